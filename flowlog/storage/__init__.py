@@ -1,0 +1,1 @@
+"""The segmented partition log: segments, indexes, recovery, retention, compaction."""

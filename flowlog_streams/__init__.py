@@ -1,0 +1,1 @@
+"""Kafka-Streams-style stream processing on flowlog (or any Kafka-compatible cluster)."""
