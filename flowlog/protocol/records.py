@@ -1,0 +1,515 @@
+"""Records inside a magic-2 record batch: decode a whole batch, build one.
+
+The broker never calls this on produce or fetch (batches stay opaque bytes);
+clients, compaction, LogAppendTime and tests do. One record, after the 61-byte
+batch header (compressed as one blob when the batch is):
+
+    length            varint   bytes of the record after this field
+    attributes        int8     unused, written as 0
+    timestamp_delta   varlong  timestamp - batch base_timestamp
+    offset_delta      varint   offset - batch base_offset
+    key_length        varint   -1 for a null key
+    key               bytes
+    value_length      varint   -1 for a null value
+    value             bytes
+    header_count      varint
+    headers           per header: key_length varint, key (UTF-8), value_length
+                      varint (-1 for null), value
+
+Choices:
+- Offsets and timestamps in Record are absolute. A LogAppendTime batch gives
+  every record its max_timestamp, as Kafka does.
+- Offset deltas are record.offset - base_offset, so a compacted batch keeps its
+  gaps; offsets must strictly increase within a batch.
+- Header keys are decoded as UTF-8 with surrogateescape, and encoded the same
+  way, so a key that is not valid UTF-8 survives a decode/build round trip
+  (compaction must not change data) instead of failing a consumer.
+- A batch with no records (compaction may keep one for its producer state) has
+  no records section at all, even when its attributes name a codec.
+- Control records (transaction markers): key = int16 version, int16 type
+  (0 abort, 1 commit); value = int16 version, int32 coordinator epoch.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+
+import attrs
+
+from flowlog.protocol.compression import (
+    MAX_DECOMPRESSED_SIZE_BYTES,
+    Compression,
+    CorruptCompressedDataError,
+    UnsupportedCompressionError,
+    as_compression,
+    compress,
+    decompress,
+)
+from flowlog.protocol.record_batch import (
+    BATCH_HEADER_SIZE,
+    BATCH_LENGTH_PREFIX_SIZE,
+    CONTROL_FLAG,
+    CRC_AT,
+    MAGIC_V2,
+    NO_PARTITION_LEADER_EPOCH,
+    NO_PRODUCER_ID,
+    NO_SEQUENCE,
+    TIMESTAMP_TYPE_LOG_APPEND,
+    TRANSACTIONAL_FLAG,
+    BatchHeader,
+    InvalidBatchError,
+    compute_crc,
+    validate_batch,
+)
+from flowlog.protocol.varint import (
+    INT32_MAX,
+    INT64_MAX,
+    INT64_MIN,
+    SINGLE_BYTE_VALUES,
+    VARINT_MAX_SIZE_BYTES,
+    VARLONG_MAX_SIZE_BYTES,
+    VarintError,
+    decode_varint,
+    encode_varint,
+)
+
+# Smallest record: one byte each for length, attributes, timestamp delta,
+# offset delta, key length, value length and header count.
+MIN_RECORD_SIZE_BYTES = 7
+# Smallest header: a key length and a value length.
+MIN_HEADER_SIZE_BYTES = 2
+NO_TIMESTAMP = -1
+
+CONTROL_RECORD_VERSION = 0
+CONTROL_TYPE_ABORT = 0
+CONTROL_TYPE_COMMIT = 1
+_CONTROL_KEY = struct.Struct(">hh")
+_CONTROL_VALUE = struct.Struct(">hi")
+
+_HEADER = struct.Struct(">qiibIhiqqqhii")
+_NULL_LENGTH = encode_varint(-1)
+_NO_HEADERS = encode_varint(0)
+_RECORD_ATTRIBUTES = b"\x00"
+_HEADER_KEY_ENCODING = "utf-8"
+_HEADER_KEY_ERRORS = "surrogateescape"
+
+
+@attrs.frozen(slots=True)
+class Record:
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def decode_batch(
+    batch: bytes | bytearray | memoryview,
+    *,
+    max_decompressed_size_bytes: int = MAX_DECOMPRESSED_SIZE_BYTES,
+) -> tuple[BatchHeader, list[Record]]:
+    """Check one whole magic-2 batch (CRC included) and decode all its records.
+
+    Raises InvalidBatchError naming the problem: a bad header or CRC, an
+    unknown codec, corrupt compressed data, or malformed records.
+    """
+    header = validate_batch(batch)
+    body_view = memoryview(batch)[BATCH_HEADER_SIZE:]
+    if header.records_count < 0:
+        raise InvalidBatchError(f"negative record count {header.records_count}")
+    if header.records_count == 0:
+        if len(body_view):
+            raise InvalidBatchError(
+                f"batch with no records has {len(body_view)} bytes of records section"
+            )
+        return header, []
+    try:
+        body = decompress(
+            header.compression, body_view, max_size_bytes=max_decompressed_size_bytes
+        )
+    except (UnsupportedCompressionError, CorruptCompressedDataError) as error:
+        raise InvalidBatchError(
+            f"records of batch at offset {header.base_offset}: {error}"
+        ) from error
+    log_append_time = header.max_timestamp if header.is_log_append_time else None
+    records = decode_records(
+        body, header.records_count, header.base_offset, header.base_timestamp, log_append_time
+    )
+    return header, records
+
+
+def decode_records(
+    body: bytes,
+    count: int,
+    base_offset: int,
+    base_timestamp: int,
+    log_append_time: int | None = None,
+) -> list[Record]:
+    """Decode exactly `count` records filling all of `body` (the uncompressed records section)."""
+    end = len(body)
+    if count * MIN_RECORD_SIZE_BYTES > end:
+        raise InvalidBatchError(
+            f"batch declares {count} records but its {end} byte records section "
+            f"holds at most {end // MIN_RECORD_SIZE_BYTES}"
+        )
+    records: list[Record] = []
+    append = records.append
+    single = SINGLE_BYTE_VALUES
+    position = 0
+    # count is bounded by end / MIN_RECORD_SIZE_BYTES (checked above).
+    for index in range(count):
+        try:
+            record, position = _decode_record(
+                body, position, base_offset, base_timestamp, log_append_time, single
+            )
+        except (VarintError, InvalidBatchError) as error:
+            raise InvalidBatchError(f"record {index} of {count}: {error}") from None
+        except IndexError:
+            raise InvalidBatchError(
+                f"record {index} of {count} at byte {position} runs past the end of the "
+                f"{end} byte records section"
+            ) from None
+        append(record)
+    if position != end:
+        raise InvalidBatchError(
+            f"{end - position} bytes of trailing data after the {count} declared records"
+        )
+    return records
+
+
+def _decode_record(
+    body: bytes,
+    position: int,
+    base_offset: int,
+    base_timestamp: int,
+    log_append_time: int | None,
+    single: tuple[int, ...],
+) -> tuple[Record, int]:
+    """One record starting at `position`; returns it and the position after it.
+
+    Each varint takes the one-byte fast path (a table lookup) before falling
+    back to decode_varint: nearly every field of a real record is one byte.
+    """
+    start = position
+    byte = body[position]
+    if byte < 0x80:
+        length = single[byte]
+        position += 1
+    else:
+        length, position = decode_varint(body, position, VARINT_MAX_SIZE_BYTES)
+    record_end = position + length
+    if length < MIN_RECORD_SIZE_BYTES - 1:
+        raise InvalidBatchError(
+            f"record at byte {start} declares length {length}, below the "
+            f"{MIN_RECORD_SIZE_BYTES - 1} bytes its fields need at least"
+        )
+    if record_end > len(body):
+        raise InvalidBatchError(
+            f"record at byte {start} declares length {length} "
+            f"but {len(body) - position} bytes remain"
+        )
+    position += 1  # attributes: no record-level attribute is defined
+    byte = body[position]
+    if byte < 0x80:
+        timestamp_delta = single[byte]
+        position += 1
+    else:
+        timestamp_delta, position = decode_varint(body, position, VARLONG_MAX_SIZE_BYTES)
+    byte = body[position]
+    if byte < 0x80:
+        offset_delta = single[byte]
+        position += 1
+    else:
+        offset_delta, position = decode_varint(body, position, VARINT_MAX_SIZE_BYTES)
+    # Key and value inline (not _read_bytes): they are in every record.
+    byte = body[position]
+    if byte < 0x80:
+        size = single[byte]
+        position += 1
+    else:
+        size, position = decode_varint(body, position, VARINT_MAX_SIZE_BYTES)
+    key: bytes | None = None
+    if size >= 0 and position + size <= record_end:
+        key = body[position : position + size]
+        position += size
+    elif size != -1:
+        raise InvalidBatchError(
+            f"key at byte {position} declares length {size} "
+            f"but its record has {record_end - position} bytes left"
+        )
+    byte = body[position]
+    if byte < 0x80:
+        size = single[byte]
+        position += 1
+    else:
+        size, position = decode_varint(body, position, VARINT_MAX_SIZE_BYTES)
+    value: bytes | None = None
+    if size >= 0 and position + size <= record_end:
+        value = body[position : position + size]
+        position += size
+    elif size != -1:
+        raise InvalidBatchError(
+            f"value at byte {position} declares length {size} "
+            f"but its record has {record_end - position} bytes left"
+        )
+    byte = body[position]
+    if byte < 0x80:
+        header_count = single[byte]
+        position += 1
+    else:
+        header_count, position = decode_varint(body, position, VARINT_MAX_SIZE_BYTES)
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+    if header_count:
+        headers, position = _read_headers(body, position, record_end, header_count)
+    if position != record_end:
+        raise InvalidBatchError(
+            f"record at byte {start} declares {length} bytes but its fields take "
+            f"{position - (record_end - length)}"
+        )
+    timestamp = base_timestamp + timestamp_delta if log_append_time is None else log_append_time
+    return Record(base_offset + offset_delta, timestamp, key, value, headers), position
+
+
+def _read_bytes(body: bytes, position: int, limit: int, field: str) -> tuple[bytes | None, int]:
+    """A length-prefixed byte string (-1 = null) that must end by `limit`."""
+    byte = body[position]
+    if byte < 0x80:
+        size = SINGLE_BYTE_VALUES[byte]
+        position += 1
+    else:
+        size, position = decode_varint(body, position, VARINT_MAX_SIZE_BYTES)
+    if size == -1:
+        return None, position
+    if size < -1 or position + size > limit:
+        raise InvalidBatchError(
+            f"{field} at byte {position} declares length {size} "
+            f"but its record has {limit - position} bytes left"
+        )
+    return body[position : position + size], position + size
+
+
+def _read_headers(
+    body: bytes, position: int, limit: int, count: int
+) -> tuple[tuple[tuple[str, bytes | None], ...], int]:
+    if count < 0 or count * MIN_HEADER_SIZE_BYTES > limit - position:
+        raise InvalidBatchError(
+            f"record declares {count} headers but has {limit - position} bytes left"
+        )
+    headers: list[tuple[str, bytes | None]] = []
+    # count is bounded by the bytes left in the record (checked above).
+    for _ in range(count):
+        key, position = _read_bytes(body, position, limit, "header key")
+        if key is None:
+            raise InvalidBatchError(f"header key at byte {position} is null")
+        value, position = _read_bytes(body, position, limit, "header value")
+        headers.append((key.decode(_HEADER_KEY_ENCODING, _HEADER_KEY_ERRORS), value))
+    return tuple(headers), position
+
+
+# ---------------------------------------------------------------- building
+
+
+def build_batch(
+    records: Sequence[Record],
+    *,
+    base_offset: int = 0,
+    compression: Compression | int = Compression.NONE,
+    producer_id: int = NO_PRODUCER_ID,
+    producer_epoch: int = -1,
+    base_sequence: int = NO_SEQUENCE,
+    partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
+    transactional: bool = False,
+    control: bool = False,
+    log_append_time: int | None = None,
+    last_offset_delta: int | None = None,
+    base_timestamp: int | None = None,
+    compression_level: int | None = None,
+) -> bytes:
+    """A complete, CRC-valid magic-2 batch holding `records`.
+
+    Offset deltas are record.offset - base_offset. last_offset_delta defaults
+    to the last record's delta (0 with no records), base_timestamp to the first
+    record's timestamp (-1 with no records). max_timestamp is the largest
+    record timestamp, or `log_append_time` (which also sets the LogAppendTime
+    attribute) when given. Raises ValueError for values that do not fit.
+    """
+    codec = as_compression(compression)
+    if base_timestamp is None:
+        base_timestamp = records[0].timestamp if records else NO_TIMESTAMP
+    body, last_record_delta = encode_records(records, base_offset, base_timestamp)
+    if last_offset_delta is None:
+        last_offset_delta = max(last_record_delta, 0)
+    elif last_offset_delta < last_record_delta:
+        raise ValueError(
+            f"last_offset_delta {last_offset_delta} is below the last record's "
+            f"offset delta {last_record_delta}"
+        )
+    attributes = int(codec)
+    if transactional:
+        attributes |= TRANSACTIONAL_FLAG
+    if control:
+        attributes |= CONTROL_FLAG
+    if log_append_time is not None:
+        attributes |= TIMESTAMP_TYPE_LOG_APPEND
+        max_timestamp = log_append_time
+    else:
+        max_timestamp = max((record.timestamp for record in records), default=base_timestamp)
+    if records and codec is not Compression.NONE:
+        body = compress(codec, body, level=compression_level)
+    batch = bytearray(BATCH_HEADER_SIZE + len(body))
+    fields = (
+        base_offset,
+        len(batch) - BATCH_LENGTH_PREFIX_SIZE,
+        partition_leader_epoch,
+        MAGIC_V2,
+        0,  # crc, computed below over the finished batch
+        attributes,
+        last_offset_delta,
+        base_timestamp,
+        max_timestamp,
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        len(records),
+    )
+    try:
+        _HEADER.pack_into(batch, 0, *fields)
+    except struct.error as error:
+        raise ValueError(f"a batch header field is out of range ({fields}): {error}") from None
+    batch[BATCH_HEADER_SIZE:] = body
+    struct.pack_into(">I", batch, CRC_AT, compute_crc(batch))
+    return bytes(batch)
+
+
+def encode_records(
+    records: Sequence[Record], base_offset: int, base_timestamp: int
+) -> tuple[bytes, int]:
+    """The uncompressed records section and the last record's offset delta (-1 if none)."""
+    parts: list[bytes] = []
+    append = parts.append
+    previous_offset = base_offset - 1
+    # One pass over the caller's sequence: its length bounds the loop.
+    for record in records:
+        if record.offset <= previous_offset:
+            raise ValueError(
+                f"record offset {record.offset} does not follow {previous_offset}: offsets "
+                f"in a batch must increase and start at or after base offset {base_offset}"
+            )
+        previous_offset = record.offset
+        offset_delta = record.offset - base_offset
+        if offset_delta > INT32_MAX:
+            raise ValueError(
+                f"record offset {record.offset} is more than 2^31-1 past base offset {base_offset}"
+            )
+        timestamp_delta = record.timestamp - base_timestamp
+        if not INT64_MIN <= timestamp_delta <= INT64_MAX:
+            raise ValueError(
+                f"record timestamp {record.timestamp} is too far from base {base_timestamp}"
+            )
+        fields = _encode_record_fields(record, offset_delta, timestamp_delta)
+        append(encode_varint(len(fields)))
+        append(fields)
+    return b"".join(parts), previous_offset - base_offset
+
+
+def _encode_record_fields(record: Record, offset_delta: int, timestamp_delta: int) -> bytes:
+    key = record.key
+    value = record.value
+    parts = [
+        _RECORD_ATTRIBUTES,
+        encode_varint(timestamp_delta),
+        encode_varint(offset_delta),
+        _NULL_LENGTH if key is None else encode_varint(len(key)),
+        b"" if key is None else key,
+        _NULL_LENGTH if value is None else encode_varint(len(value)),
+        b"" if value is None else value,
+    ]
+    if record.headers:
+        parts.append(encode_varint(len(record.headers)))
+        for header_key, header_value in record.headers:
+            key_bytes = header_key.encode(_HEADER_KEY_ENCODING, _HEADER_KEY_ERRORS)
+            parts.append(encode_varint(len(key_bytes)))
+            parts.append(key_bytes)
+            if header_value is None:
+                parts.append(_NULL_LENGTH)
+            else:
+                parts.append(encode_varint(len(header_value)))
+                parts.append(header_value)
+    else:
+        parts.append(_NO_HEADERS)
+    fields = b"".join(parts)
+    if len(fields) > INT32_MAX:
+        raise ValueError(f"record at offset {record.offset} is larger than 2^31-1 bytes")
+    return fields
+
+
+# ---------------------------------------------------------------- control records
+
+
+def build_control_record(
+    offset: int, timestamp: int, *, commit: bool, coordinator_epoch: int
+) -> Record:
+    """A transaction marker record: commit or abort, from a coordinator epoch."""
+    key = _CONTROL_KEY.pack(
+        CONTROL_RECORD_VERSION, CONTROL_TYPE_COMMIT if commit else CONTROL_TYPE_ABORT
+    )
+    try:
+        value = _CONTROL_VALUE.pack(CONTROL_RECORD_VERSION, coordinator_epoch)
+    except struct.error:
+        raise ValueError(f"coordinator epoch {coordinator_epoch} does not fit in int32") from None
+    return Record(offset, timestamp, key, value)
+
+
+def build_transaction_marker_batch(
+    offset: int,
+    timestamp: int,
+    *,
+    producer_id: int,
+    producer_epoch: int,
+    commit: bool,
+    coordinator_epoch: int,
+    partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
+) -> bytes:
+    """The one-record control batch that ends a transaction on one partition."""
+    record = build_control_record(
+        offset, timestamp, commit=commit, coordinator_epoch=coordinator_epoch
+    )
+    return build_batch(
+        [record],
+        base_offset=offset,
+        producer_id=producer_id,
+        producer_epoch=producer_epoch,
+        partition_leader_epoch=partition_leader_epoch,
+        transactional=True,
+        control=True,
+    )
+
+
+def parse_control_record(record: Record) -> tuple[bool, int]:
+    """(is_commit, coordinator_epoch) of a transaction marker record.
+
+    Fields past the version-0 layout are ignored, as a newer version may add them.
+    """
+    key = record.key
+    if key is None or len(key) < _CONTROL_KEY.size:
+        raise InvalidBatchError(f"control record at offset {record.offset} has a short key {key!r}")
+    version, control_type = _CONTROL_KEY.unpack_from(key)
+    if version < 0:
+        raise InvalidBatchError(
+            f"control record at offset {record.offset} has negative version {version}"
+        )
+    if control_type not in (CONTROL_TYPE_ABORT, CONTROL_TYPE_COMMIT):
+        raise InvalidBatchError(
+            f"control record at offset {record.offset} has unknown type {control_type}"
+        )
+    value = record.value
+    if value is None or len(value) < _CONTROL_VALUE.size:
+        raise InvalidBatchError(
+            f"transaction marker at offset {record.offset} has a short value {value!r}"
+        )
+    _value_version, coordinator_epoch = _CONTROL_VALUE.unpack_from(value)
+    return control_type == CONTROL_TYPE_COMMIT, coordinator_epoch
