@@ -1,0 +1,167 @@
+"""Request and response headers, and whole-message encode/decode over `ALL_APIS`.
+
+Header rules: a request header is v2 (v1 + tagged fields) iff the request's
+version is flexible, else v1; client_id keeps its int16 length in both. A
+response header is v1 (correlation id + tagged fields) iff flexible, else v0,
+except ApiVersions, whose response header is always v0 so that a client that
+does not yet know our versions can parse it. Frames here carry no size prefix
+(see framing.py).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Final
+
+import attrs
+
+from flowlog.protocol import primitives
+from flowlog.protocol.errors import DecodeError, EncodeError, UnsupportedVersionError
+from flowlog.protocol.messages import ALL_APIS
+from flowlog.protocol.schema import Api
+
+API_VERSIONS_KEY: Final = 18
+_REQUEST_HEADER_FIXED: Final = struct.Struct(">hhi")
+_CORRELATION_ID: Final = primitives.INT32
+_EMPTY_TAGGED_FIELDS: Final = b"\x00"
+
+
+@attrs.frozen(slots=True)
+class RequestHeader:
+    api_key: int
+    api_version: int
+    correlation_id: int
+    client_id: str | None
+
+
+def find_api(api_key: int) -> Api:
+    """The declaration of `api_key`; UnsupportedVersionError if we declare no such API."""
+    api = ALL_APIS.get(api_key)
+    if api is None:
+        raise UnsupportedVersionError(f"unknown API key {api_key}")
+    return api
+
+
+def _is_flexible(api_key: int, api_version: int) -> bool:
+    api = ALL_APIS.get(api_key)
+    return api is not None and api_version in api.valid_versions and api.is_flexible(api_version)
+
+
+def _skip_tagged_fields(buffer: memoryview, offset: int, where: str) -> int:
+    try:
+        count, offset = primitives.read_unsigned_varint(buffer, offset)
+        if count * 2 > len(buffer) - offset:
+            raise primitives.MalformedError(f"{count} tagged fields cannot fit")
+        for _ in range(count):
+            _tag, offset = primitives.read_unsigned_varint(buffer, offset)
+            size, offset = primitives.read_unsigned_varint(buffer, offset)
+            offset += size
+            if offset > len(buffer):
+                raise primitives.MalformedError(f"tagged field of {size} bytes exceeds the frame")
+    except primitives.MalformedError as error:
+        raise DecodeError(f"{where}: tagged fields: {error}") from error
+    return offset
+
+
+def decode_request_header(frame: bytes | memoryview) -> tuple[RequestHeader, int]:
+    """Parse a request header; return it with the offset where the body starts.
+
+    An unknown key or unsupported version still decodes (with the v1 layout),
+    so the caller can answer UNSUPPORTED_VERSION without parsing the body.
+    """
+    buffer = memoryview(frame)
+    if len(buffer) < _REQUEST_HEADER_FIXED.size + 2:
+        raise DecodeError(f"request header needs at least 10 bytes, the frame has {len(buffer)}")
+    api_key, api_version, correlation_id = _REQUEST_HEADER_FIXED.unpack_from(buffer, 0)
+    offset = _REQUEST_HEADER_FIXED.size
+    (length,) = primitives.INT16.unpack_from(buffer, offset)
+    offset += 2
+    client_id: str | None = None
+    if length >= 0:
+        if offset + length > len(buffer):
+            raise DecodeError(
+                f"request header: client_id length {length} exceeds the "
+                f"{len(buffer) - offset} bytes left"
+            )
+        try:
+            client_id = str(buffer[offset : offset + length], "utf-8")
+        except UnicodeDecodeError as error:
+            raise DecodeError(f"request header: client_id is not UTF-8: {error}") from error
+        offset += length
+    elif length != -1:
+        raise DecodeError(f"request header: invalid client_id length {length}")
+    header = RequestHeader(api_key, api_version, correlation_id, client_id)
+    if _is_flexible(api_key, api_version):
+        offset = _skip_tagged_fields(buffer, offset, "request header")
+    return header, offset
+
+
+def decode_request(header: RequestHeader, frame: bytes | memoryview, body_offset: int) -> Any:
+    """Decode the request body that starts at `body_offset` of `frame`.
+
+    Bytes after the body are ignored, as Kafka's broker ignores them: librdkafka
+    2.16 sends three extra bytes after a Metadata v12 request body.
+    """
+    api = find_api(header.api_key)
+    decoder = api.decoder(header.api_version, response=False)
+    body, _ = decoder(memoryview(frame), body_offset)
+    return body
+
+
+def _encode_body(api: Api, version: int, body: Any, *, response: bool) -> list[Any]:
+    expected = api.response_type if response else api.request_type
+    if type(body) is not expected:
+        raise EncodeError(f"{api.name} v{version}: expected a {expected.__name__}, got {body!r:.80}")
+    parts: list[Any] = []
+    api.encoder(version, response=response)(body, parts)
+    return parts
+
+
+def encode_request(header: RequestHeader, body: Any) -> bytes:
+    """Header and body of a request, without the size prefix (client side)."""
+    api = find_api(header.api_key)
+    parts = _encode_body(api, header.api_version, body, response=False)
+    head = [_REQUEST_HEADER_FIXED.pack(header.api_key, header.api_version, header.correlation_id)]
+    if header.client_id is None:
+        head.append(primitives.NULL_INT16_LENGTH)
+    else:
+        client_id = header.client_id.encode("utf-8")
+        head.append(primitives.INT16.pack(len(client_id)))
+        head.append(client_id)
+    if api.is_flexible(header.api_version):
+        head.append(_EMPTY_TAGGED_FIELDS)
+    return b"".join(head + parts)
+
+
+def _response_header_is_flexible(api: Api, api_version: int) -> bool:
+    # ApiVersions answers with header v0 always: the client cannot know our versions yet.
+    return api.key != API_VERSIONS_KEY and api.is_flexible(api_version)
+
+
+def encode_response(api_key: int, api_version: int, correlation_id: int, body: Any) -> bytes:
+    """Header and body of a response, without the size prefix."""
+    api = find_api(api_key)
+    parts = _encode_body(api, api_version, body, response=True)
+    head = _CORRELATION_ID.pack(correlation_id)
+    if _response_header_is_flexible(api, api_version):
+        head += _EMPTY_TAGGED_FIELDS
+    return b"".join([head, *parts])
+
+
+def decode_response(api_key: int, api_version: int, frame: bytes | memoryview) -> tuple[int, Any]:
+    """(correlation id, body) of a response frame without its size prefix (client side)."""
+    api = find_api(api_key)
+    decoder = api.decoder(api_version, response=True)
+    buffer = memoryview(frame)
+    if len(buffer) < _CORRELATION_ID.size:
+        raise DecodeError(f"{api.name}Response: frame of {len(buffer)} bytes has no header")
+    (correlation_id,) = _CORRELATION_ID.unpack_from(buffer, 0)
+    offset = _CORRELATION_ID.size
+    if _response_header_is_flexible(api, api_version):
+        offset = _skip_tagged_fields(buffer, offset, f"{api.name}Response header")
+    body, end = decoder(buffer, offset)
+    if end != len(buffer):
+        raise DecodeError(
+            f"{api.name}Response v{api_version}: {len(buffer) - end} unexpected bytes after the body"
+        )
+    return correlation_id, body
