@@ -1,0 +1,529 @@
+"""PartitionLog: one partition's segmented log on disk.
+
+Synchronous file I/O, no trio. The broker calls it from the event loop and runs
+flush() (fsync) in a worker thread. flush() may run alongside append() and
+read(), but not alongside truncate_to, truncate_fully_and_start_at,
+delete_records_before, apply_retention, compact or close (they close files):
+the caller serialises those, e.g. with one lock per partition.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+from flowlog.protocol.record_batch import (
+    BATCH_HEADER_SIZE,
+    CRC_AT,
+    BatchHeader,
+    InvalidBatchError,
+    offset_and_epoch_prefix,
+    set_log_append_time,
+    validate_batch,
+)
+from flowlog.storage import checkpoint
+from flowlog.storage.cleaner import CompactionResult, compact_log
+from flowlog.storage.config import LogConfig
+from flowlog.storage.errors import (
+    InvalidAppendOffsetError,
+    LogClosedError,
+    OffsetOutOfRangeError,
+    RecordBatchTooLargeError,
+)
+from flowlog.storage.leader_epoch import LeaderEpochCache
+from flowlog.storage.log_loader import load_partition
+from flowlog.storage.offsets import (
+    INT32_MAX,
+    retention_delete_count,
+    roll_reason,
+    segment_for_offset,
+)
+from flowlog.storage.segment import LogSegment
+from flowlog.storage.timestamp_lookup import find_max_timestamp_offset, find_offset_for_timestamp
+
+# The prefix the log rewrites: base offset, batch length, partition leader epoch.
+REWRITTEN_PREFIX_SIZE = 16
+
+
+class AppendResult(NamedTuple):
+    """What one append did (a NamedTuple: built on every append, so kept cheap)."""
+
+    base_offset: int
+    last_offset: int
+    max_timestamp: int
+    log_append_time_ms: int  # -1 when the batch keeps its CreateTime
+    log_start_offset: int
+    size_bytes: int
+
+
+class PartitionLog:
+    def __init__(self, directory: Path, config: LogConfig, segments: list[LogSegment],
+                 log_start_offset: int, recovery_point: int,
+                 epoch_cache: LeaderEpochCache, now_ms: int) -> None:
+        assert segments, "a log always has an active segment"
+        self.directory = directory
+        self.config = config
+        self.segments = segments
+        self.base_offsets = [segment.base_offset for segment in segments]
+        self.segment_created_ms = {segment.base_offset: now_ms for segment in segments}
+        self._log_start_offset = log_start_offset
+        self.recovery_point = recovery_point
+        self.epoch_cache = epoch_cache
+        self.unflushed_batches = 0
+        self.first_unflushed_ms = 0
+        self.unflushed_segments: list[LogSegment] = []
+        self.directory_dirty = False
+        self.closed = False
+        # Guards the flush bookkeeping, which flush() reads from a worker thread.
+        self._flush_lock = threading.Lock()
+
+    # --- opening and closing ------------------------------------------------------------
+
+    @classmethod
+    def open(cls, directory: Path, config: LogConfig, now_ms: int) -> PartitionLog:
+        """Open the log in `directory`, creating it if absent and recovering it if needed."""
+        loaded = load_partition(directory, config)
+        log = cls(directory, config, loaded.segments, loaded.log_start_offset,
+                  loaded.recovery_point, loaded.epoch_cache, now_ms)
+        if loaded.epochs_changed:
+            log._write_epoch_checkpoint()
+        if loaded.log_start_changed:
+            log._write_log_start_checkpoint()
+        if loaded.clean_shutdown:
+            # Removed durably before any append, or a later crash would look clean.
+            (directory / checkpoint.CLEAN_SHUTDOWN_MARKER).unlink()
+            checkpoint.fsync_directory(directory)
+        return log
+
+    def close(self) -> None:
+        """Flush everything and mark the shutdown clean, so the next open skips recovery."""
+        if self.closed:
+            return
+        self.active_segment.on_roll()
+        self.flush()
+        self.active_segment.flush()  # its indexes too: a clean restart trusts them
+        checkpoint.write_single_offset(
+            self.directory / checkpoint.RECOVERY_POINT_CHECKPOINT, self.log_end_offset)
+        for segment in self.segments:
+            segment.close()
+        marker = self.directory / checkpoint.CLEAN_SHUTDOWN_MARKER
+        marker.touch()
+        checkpoint.fsync_directory(self.directory)
+        self.closed = True
+
+    def abandon(self) -> None:
+        """Drop everything not yet written as a process crash would: unwritten index
+        entries are lost, no flush, no clean-shutdown marker. (Batches are written
+        on append, so they are all in the page cache.)"""
+        for segment in self.segments:
+            segment.close(write_indexes=False)
+        self.closed = True
+
+    # --- properties ----------------------------------------------------------------------
+
+    @property
+    def active_segment(self) -> LogSegment:
+        return self.segments[-1]
+
+    @property
+    def log_start_offset(self) -> int:
+        return self._log_start_offset
+
+    @property
+    def log_end_offset(self) -> int:
+        """The next offset to assign."""
+        return self.active_segment.next_offset
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(segment.size_bytes for segment in self.segments)
+
+    @property
+    def latest_epoch(self) -> int:
+        return self.epoch_cache.latest_epoch
+
+    # --- append --------------------------------------------------------------------------
+
+    def append(self, batch: bytes | bytearray | memoryview, *, leader_epoch: int, now_ms: int,
+               assign_offsets: bool = True,
+               validated_header: BatchHeader | None = None) -> AppendResult:
+        """Validate one v2 batch and append it.
+
+        validated_header: what record_batch.validate_batch returned for this very
+        batch, when the caller (the produce path) has validated it already; the
+        CRC is then not computed a second time.
+
+        assign_offsets=True (leader): the batch gets the log end offset and
+        `leader_epoch`, written into its first 16 bytes without copying the rest.
+        assign_offsets=False (follower): the batch is stored byte for byte; its
+        base offset must be >= the log end offset and its own partition leader
+        epoch goes into the epoch cache (`leader_epoch` is not used).
+        """
+        self._check_open()
+        header = self._validate(batch, validated_header)
+        if header.size > self.config.max_message_bytes:
+            raise RecordBatchTooLargeError(
+                f"record batch of {header.size} bytes is above max.message.bytes "
+                f"{self.config.max_message_bytes}")
+        log_append_time_ms = -1
+        max_timestamp = header.max_timestamp
+        if assign_offsets:
+            if header.records_count != header.last_offset_delta + 1:
+                raise InvalidBatchError(
+                    f"record batch holds {header.records_count} records but its last offset "
+                    f"delta is {header.last_offset_delta}")
+            base_offset, epoch = self.log_end_offset, leader_epoch
+            if self.config.log_append_time:
+                # The one case that must copy: the timestamp lies inside the CRC.
+                stamped = bytearray(batch)
+                set_log_append_time(stamped, now_ms)
+                batch, log_append_time_ms, max_timestamp = stamped, now_ms, now_ms
+            buffers: list[bytes | bytearray | memoryview] = [
+                offset_and_epoch_prefix(base_offset, header.batch_length, epoch),
+                memoryview(batch)[REWRITTEN_PREFIX_SIZE:],
+            ]
+        else:
+            base_offset, epoch = header.base_offset, header.partition_leader_epoch
+            if base_offset < self.log_end_offset:
+                raise InvalidAppendOffsetError(
+                    f"replicated batch base offset {base_offset} is below the log end "
+                    f"offset {self.log_end_offset}")
+            buffers = [batch]
+        last_offset = base_offset + header.last_offset_delta
+        size_bytes = header.size
+        segment = self._segment_for_append(base_offset, last_offset, max_timestamp, size_bytes,
+                                           now_ms)
+        segment.append(buffers, base_offset=base_offset, last_offset=last_offset,
+                       max_timestamp=max_timestamp, size_bytes=size_bytes,
+                       index_interval_bytes=self.config.index_interval_bytes)
+        # Same epoch as the latest: assign() would be a no-op, skip it on the hot path.
+        if (epoch >= 0 and epoch != self.epoch_cache.latest_epoch
+                and self.epoch_cache.assign(epoch, base_offset)):
+            self._write_epoch_checkpoint()
+        with self._flush_lock:
+            if self.unflushed_batches == 0:
+                self.first_unflushed_ms = now_ms
+            self.unflushed_batches += 1
+            if not self.unflushed_segments or self.unflushed_segments[-1] is not segment:
+                self.unflushed_segments.append(segment)
+        return AppendResult(base_offset, last_offset, max_timestamp, log_append_time_ms,
+                            self._log_start_offset, size_bytes)
+
+    @staticmethod
+    def _validate(batch: bytes | bytearray | memoryview,
+                  validated_header: BatchHeader | None) -> BatchHeader:
+        if validated_header is None:
+            return validate_batch(batch)
+        # Cheap proof that the header belongs to these bytes: size and stored CRC.
+        if validated_header.size != len(batch) or validated_header.crc != int.from_bytes(
+                batch[CRC_AT:CRC_AT + 4], "big"):
+            raise InvalidBatchError("validated_header does not describe this batch")
+        return validated_header
+
+    def _segment_for_append(self, base_offset: int, last_offset: int, max_timestamp: int,
+                            size_bytes: int, now_ms: int) -> LogSegment:
+        active = self.active_segment
+        config = self.config
+        # Fast path for the common case: room left, young segment, indexes not full.
+        if (0 < active.size_bytes and active.size_bytes + size_bytes <= config.segment_bytes
+                and 0 <= active.first_batch_timestamp
+                and 0 <= max_timestamp - active.first_batch_timestamp < config.segment_ms
+                and last_offset - active.base_offset <= INT32_MAX
+                and not active.indexes_full):
+            return active
+        reason = roll_reason(
+            segment_size_bytes=active.size_bytes,
+            segment_base_offset=active.base_offset,
+            first_batch_timestamp=active.first_batch_timestamp,
+            segment_created_ms=self.segment_created_ms.get(active.base_offset, now_ms),
+            batch_size_bytes=size_bytes,
+            batch_last_offset=last_offset,
+            batch_max_timestamp=max_timestamp,
+            indexes_full=active.indexes_full,
+            now_ms=now_ms,
+            segment_bytes=config.segment_bytes,
+            segment_ms=config.segment_ms,
+        )
+        if reason is None:
+            return active
+        return self.roll(now_ms, base_offset=base_offset)
+
+    def roll(self, now_ms: int, *, base_offset: int | None = None) -> LogSegment:
+        """Close the active segment and start a new one at `base_offset` (the log end)."""
+        self._check_open()
+        new_base = self.log_end_offset if base_offset is None else base_offset
+        assert new_base >= self.log_end_offset
+        active = self.active_segment
+        if active.size_bytes == 0:
+            if new_base == active.base_offset:
+                return active
+            # An empty segment cannot hold a batch this far ahead: replace it.
+            self._drop_segment(len(self.segments) - 1)
+            if not self.segments:
+                # Nothing lies between: the log now starts where the next batch will.
+                self._log_start_offset = new_base
+                self._write_log_start_checkpoint()
+        else:
+            active.on_roll()
+            with self._flush_lock:
+                if active not in self.unflushed_segments:
+                    self.unflushed_segments.append(active)
+        segment = LogSegment.create(self.directory, new_base, self.config.segment_index_bytes)
+        self.segments.append(segment)
+        self.base_offsets.append(new_base)
+        self.segment_created_ms[new_base] = now_ms
+        self.directory_dirty = True
+        return segment
+
+    # --- read ----------------------------------------------------------------------------
+
+    def read(self, offset: int, max_bytes: int, *,
+             max_offset: int | None = None) -> bytes | memoryview:
+        """Whole batches from the batch holding `offset`, within one segment.
+
+        At least one batch even above max_bytes; never a batch whose last offset
+        is >= max_offset (so a batch straddling it is left out); empty at the log
+        end. Raises OffsetOutOfRangeError outside [log start, log end].
+        """
+        self._check_open()
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+        self._check_in_range(offset)
+        if offset == self.log_end_offset:
+            return b""
+        first = segment_for_offset(self.base_offsets, offset)
+        for segment in self.segments[first:]:
+            data = segment.read(offset, max_bytes, max_offset)
+            if data:
+                return data
+            if segment.find_batch(offset) is not None:
+                return b""  # the next batch is at or beyond max_offset
+        return b""
+
+    def iter_batch_headers(self, from_offset: int = 0) -> Iterator[BatchHeader]:
+        """Headers of every batch holding offsets >= `from_offset`, in order."""
+        self._check_open()
+        first = segment_for_offset(self.base_offsets, from_offset)
+        for segment in list(self.segments[first:]):
+            found = segment.find_batch(from_offset)
+            if found is None:
+                continue
+            for _position, header in segment.iter_headers(found[0]):
+                yield header
+
+    def offset_for_timestamp(self, timestamp_ms: int) -> tuple[int, int] | None:
+        """(offset, timestamp) of the first record at or after `timestamp_ms`.
+
+        Kafka's ListOffsets semantics: the first batch whose max timestamp is >=
+        the target is decoded, and the exact offset and timestamp of its first
+        record with timestamp >= target is returned (never below the log start).
+        None when no record is that recent.
+        """
+        self._check_open()
+        return find_offset_for_timestamp(self.segments, timestamp_ms, self._log_start_offset)
+
+    def offset_of_max_timestamp(self) -> tuple[int, int] | None:
+        """(offset, timestamp) of the record with the largest timestamp (ListOffsets -3)."""
+        self._check_open()
+        return find_max_timestamp_offset(self.segments, self._log_start_offset)
+
+    def update_config(self, config: LogConfig) -> None:
+        """Use `config` from now on; index sizes apply to segments created later."""
+        self.config = config
+
+    # --- truncation and deletion ---------------------------------------------------------
+
+    def truncate_to(self, offset: int) -> bool:
+        """Drop every batch holding an offset >= `offset` (a straddling batch goes too).
+
+        The log end becomes the end of the last batch kept. Returns whether
+        anything changed.
+        """
+        self._check_open()
+        if offset >= self.log_end_offset:
+            return False
+        if offset <= self._log_start_offset:
+            self.truncate_fully_and_start_at(offset)
+            return True
+        while len(self.segments) > 1 and self.active_segment.base_offset >= offset:
+            self._drop_segment(len(self.segments) - 1)
+        self.active_segment.truncate_to(offset)
+        log_end_offset = self.log_end_offset
+        self.unflushed_segments = [s for s in self.unflushed_segments if s in self.segments]
+        if log_end_offset < self._log_start_offset:
+            self._log_start_offset = log_end_offset
+            self._write_log_start_checkpoint()
+        if self.epoch_cache.truncate_from_end(log_end_offset):
+            self._write_epoch_checkpoint()
+        self._lower_recovery_point(log_end_offset)
+        self._lower_cleaner_checkpoint(log_end_offset)
+        return True
+
+    def truncate_fully_and_start_at(self, offset: int) -> None:
+        """Delete every segment; the log restarts empty at `offset`."""
+        self._check_open()
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0, got {offset}")
+        for segment in self.segments:
+            segment.delete()
+        segment = LogSegment.create(self.directory, offset, self.config.segment_index_bytes)
+        self.segments = [segment]
+        self.base_offsets = [offset]
+        self.unflushed_segments = []
+        self._log_start_offset = offset
+        self._write_log_start_checkpoint()
+        if self.epoch_cache.clear():
+            self._write_epoch_checkpoint()
+        self._lower_recovery_point(offset, force=True)
+        self._lower_cleaner_checkpoint(offset)
+        checkpoint.fsync_directory(self.directory)
+
+    def delete_records_before(self, offset: int) -> int:
+        """Move the log start offset up to `offset` (DeleteRecords); returns the log start."""
+        self._check_open()
+        if offset > self.log_end_offset or offset < 0:
+            raise OffsetOutOfRangeError(offset, self._log_start_offset, self.log_end_offset)
+        if offset > self._log_start_offset:
+            self._advance_log_start(offset)
+        return self._log_start_offset
+
+    def apply_retention(self, now_ms: int) -> int:
+        """Delete closed segments past retention.ms or retention.bytes; returns how many."""
+        self._check_open()
+        if not self.config.delete:
+            return 0
+        closed = self.segments[:-1]
+        count = retention_delete_count(
+            closed_sizes_bytes=[segment.size_bytes for segment in closed],
+            closed_max_timestamps=[segment.max_timestamp for segment in closed],
+            total_size_bytes=self.size_bytes,
+            now_ms=now_ms,
+            retention_ms=self.config.retention_ms,
+            retention_bytes=self.config.retention_bytes,
+        )
+        if count:
+            self._advance_log_start(max(self._log_start_offset, self.segments[count].base_offset))
+        return count
+
+    def _advance_log_start(self, offset: int) -> None:
+        # Checkpoint first: a crash before the deletions leaves extra data, never a gap.
+        self._log_start_offset = offset
+        self._write_log_start_checkpoint()
+        while len(self.segments) > 1 and self.segments[1].base_offset <= offset:
+            self._drop_segment(0)
+        if self.epoch_cache.truncate_from_start(offset):
+            self._write_epoch_checkpoint()
+
+    def _drop_segment(self, position: int) -> None:
+        segment = self.segments.pop(position)
+        self.base_offsets.pop(position)
+        self.segment_created_ms.pop(segment.base_offset, None)
+        if segment in self.unflushed_segments:
+            self.unflushed_segments.remove(segment)
+        segment.delete()
+        self.directory_dirty = True
+
+    def compact(self, now_ms: int, *, force: bool = False) -> CompactionResult | None:
+        """Run compaction if cleanup.policy has compact and the dirty ratio asks for it."""
+        self._check_open()
+        if not self.config.compact:
+            return None
+        return compact_log(self, now_ms, force=force)
+
+    def replace_segment(self, position: int, segment: LogSegment) -> None:
+        """Put a compacted segment in place of the one at `position` (same base offset)."""
+        old = self.segments[position]
+        assert segment.base_offset == old.base_offset
+        self.segments[position] = segment
+        self.unflushed_segments = [s for s in self.unflushed_segments if s is not old]
+
+    # --- leader epochs -------------------------------------------------------------------
+
+    def assign_epoch(self, epoch: int, start_offset: int) -> None:
+        self._check_open()
+        if self.epoch_cache.assign(epoch, start_offset):
+            self._write_epoch_checkpoint()
+
+    def end_offset_for_epoch(self, epoch: int) -> tuple[int, int]:
+        """(epoch, end offset) as OffsetForLeaderEpoch answers; (-1, -1) if unknown."""
+        return self.epoch_cache.end_offset_for(epoch, self.log_end_offset)
+
+    # --- flush ---------------------------------------------------------------------------
+
+    def needs_flush(self, now_ms: int) -> bool:
+        """Whether flush.messages or flush.ms asks for an fsync now."""
+        if self.unflushed_batches == 0:
+            return False
+        if self.unflushed_batches >= self.config.flush_messages:
+            return True
+        return now_ms - self.first_unflushed_ms >= self.config.flush_ms
+
+    def flush(self) -> None:
+        """fsync every segment written since the last flush (safe in a worker thread).
+
+        What was appended before the call is durable when it returns. An fsync
+        error propagates; treat the log as failed then (Kafka takes the disk offline).
+        """
+        self._check_open()
+        with self._flush_lock:
+            flushed_to = self.log_end_offset
+            pending, self.unflushed_segments = self.unflushed_segments, []
+            self.unflushed_batches = 0
+            directory_dirty, self.directory_dirty = self.directory_dirty, False
+            active = self.active_segment
+        for segment in pending:
+            # A segment rolled meanwhile is queued again by roll(), indexes and all.
+            segment.flush(indexes=segment is not active)
+        if directory_dirty:
+            checkpoint.fsync_directory(self.directory)
+        with self._flush_lock:
+            self._raise_recovery_point(flushed_to)
+
+    def _raise_recovery_point(self, offset: int) -> None:
+        # Recovery works per segment, so the checkpoint is rewritten only when the
+        # flushed point enters a new segment: cheap enough for flush.messages=1.
+        old_base = self.base_offsets[segment_for_offset(self.base_offsets, self.recovery_point)]
+        new_base = self.base_offsets[segment_for_offset(self.base_offsets, offset)]
+        self.recovery_point = max(self.recovery_point, offset)
+        if new_base != old_base:
+            checkpoint.write_single_offset(
+                self.directory / checkpoint.RECOVERY_POINT_CHECKPOINT, self.recovery_point)
+
+    def _lower_cleaner_checkpoint(self, offset: int) -> None:
+        path = self.directory / checkpoint.CLEANER_OFFSET_CHECKPOINT
+        stored = checkpoint.read_single_offset(path)
+        if stored is not None and stored > offset:
+            checkpoint.write_single_offset(path, offset)
+
+    def _lower_recovery_point(self, offset: int, *, force: bool = False) -> None:
+        if force or offset < self.recovery_point:
+            self.recovery_point = offset
+            checkpoint.write_single_offset(
+                self.directory / checkpoint.RECOVERY_POINT_CHECKPOINT, offset)
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise LogClosedError(f"log {self.directory} is closed")
+
+    def _check_in_range(self, offset: int) -> None:
+        if not self._log_start_offset <= offset <= self.log_end_offset:
+            raise OffsetOutOfRangeError(offset, self._log_start_offset, self.log_end_offset)
+
+    def _write_epoch_checkpoint(self) -> None:
+        checkpoint.write_checkpoint(self.directory / checkpoint.LEADER_EPOCH_CHECKPOINT,
+                                    [(epoch, start) for epoch, start in self.epoch_cache.entries])
+
+    def _write_log_start_checkpoint(self) -> None:
+        checkpoint.write_single_offset(
+            self.directory / checkpoint.LOG_START_OFFSET_CHECKPOINT, self._log_start_offset)
+
+    def __repr__(self) -> str:
+        return (f"PartitionLog({self.directory}, start={self._log_start_offset}, "
+                f"end={self.log_end_offset}, segments={len(self.segments)})")
+
+
+assert BATCH_HEADER_SIZE > REWRITTEN_PREFIX_SIZE

@@ -1,0 +1,333 @@
+"""One log segment: a .log file of batches with its .index and .timeindex.
+
+Files are named by the segment's base offset, zero-padded to 20 digits
+(00000000000000000000.log), as Kafka names them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from flowlog.protocol.record_batch import (
+    BatchHeader,
+    InvalidBatchError,
+    parse_header,
+    validate_batch,
+)
+from flowlog.storage.errors import CorruptLogError
+from flowlog.storage.file_batches import iter_stored_batches, read_header_at, write_all
+from flowlog.storage.index import OffsetIndex, TimeIndex
+
+LOG_SUFFIX = ".log"
+INDEX_SUFFIX = ".index"
+TIME_INDEX_SUFFIX = ".timeindex"
+SEGMENT_SUFFIXES = (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX)
+INT32_MAX = 2**31 - 1
+NO_TIMESTAMP = -1
+
+
+def segment_path(directory: Path, base_offset: int, suffix: str) -> Path:
+    return directory / f"{base_offset:020d}{suffix}"
+
+
+def parse_base_offset(name: str) -> int | None:
+    """Base offset of a segment file name such as 00000000000000000042.log."""
+    stem = name.split(".", 1)[0]
+    if len(stem) != 20 or not stem.isdigit():
+        return None
+    return int(stem)
+
+
+class LogSegment:
+    def __init__(self, directory: Path, base_offset: int, index_size_bytes_max: int,
+                 file_suffix: str = "") -> None:
+        self.directory = directory
+        self.base_offset = base_offset
+        # Compaction writes a replacement segment under names ending in ".cleaned".
+        self.file_suffix = file_suffix
+        self.log_path = segment_path(directory, base_offset, LOG_SUFFIX + file_suffix)
+        self.index_size_bytes_max = index_size_bytes_max
+        self.fd = os.open(self.log_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        self.offset_index: OffsetIndex
+        self.time_index: TimeIndex
+        self.size_bytes = 0
+        # Offset after the last stored batch (base_offset while empty).
+        self.next_offset = base_offset
+        self.max_timestamp = NO_TIMESTAMP
+        self.offset_of_max_timestamp = base_offset
+        # segment.ms counts from the first batch's max timestamp, as Kafka does.
+        self.first_batch_timestamp = NO_TIMESTAMP
+        self.bytes_since_last_index_entry = 0
+
+    # --- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, directory: Path, base_offset: int, index_size_bytes_max: int,
+               file_suffix: str = "") -> LogSegment:
+        for suffix in SEGMENT_SUFFIXES:
+            segment_path(directory, base_offset, suffix + file_suffix).unlink(missing_ok=True)
+        segment = cls(directory, base_offset, index_size_bytes_max, file_suffix)
+        segment._create_indexes()
+        return segment
+
+    @classmethod
+    def load(cls, directory: Path, base_offset: int, index_size_bytes_max: int) -> LogSegment:
+        """Open a segment trusting its files after sanity checks.
+
+        Raises CorruptLogError on any doubt; the caller then recovers it instead.
+        """
+        segment = cls(directory, base_offset, index_size_bytes_max)
+        try:
+            segment._load_checked()
+        except CorruptLogError:
+            segment.close()
+            raise
+        return segment
+
+    @classmethod
+    def recover(
+        cls, directory: Path, base_offset: int, index_size_bytes_max: int,
+        index_interval_bytes: int, expected_min_offset: int,
+    ) -> tuple[LogSegment, bool]:
+        """Validate every batch (length, CRC, offsets), cut the file at the first bad one,
+        and rebuild both indexes. Returns the segment and whether anything was cut."""
+        segment = cls(directory, base_offset, index_size_bytes_max)
+        segment._create_indexes()
+        file_size = os.fstat(segment.fd).st_size
+        expected = max(base_offset, expected_min_offset)
+        valid_end = 0
+        for position, batch in iter_stored_batches(segment.fd, 0, file_size):
+            try:
+                header = validate_batch(batch)
+            except InvalidBatchError:
+                break
+            if header.base_offset < expected or header.last_offset - base_offset > INT32_MAX:
+                break
+            segment._account(header.last_offset, header.max_timestamp, header.size, position,
+                             index_interval_bytes)
+            expected = header.next_offset
+            valid_end = position + header.size
+        truncated = valid_end < file_size
+        if truncated:
+            os.ftruncate(segment.fd, valid_end)
+        segment.size_bytes = valid_end
+        return segment, truncated
+
+    def _create_indexes(self) -> None:
+        self.offset_index = OffsetIndex.create(
+            segment_path(self.directory, self.base_offset, INDEX_SUFFIX + self.file_suffix),
+            self.base_offset, self.index_size_bytes_max)
+        self.time_index = TimeIndex.create(
+            segment_path(self.directory, self.base_offset, TIME_INDEX_SUFFIX + self.file_suffix),
+            self.base_offset, self.index_size_bytes_max)
+
+    def _load_checked(self) -> None:
+        self.offset_index = OffsetIndex.load(
+            segment_path(self.directory, self.base_offset, INDEX_SUFFIX + self.file_suffix),
+            self.base_offset, self.index_size_bytes_max)
+        self.time_index = TimeIndex.load(
+            segment_path(self.directory, self.base_offset, TIME_INDEX_SUFFIX + self.file_suffix),
+            self.base_offset, self.index_size_bytes_max)
+        file_size = os.fstat(self.fd).st_size
+        indexed_offset, indexed_position = self.offset_index.last_entry()
+        if len(self.offset_index.file):
+            header = read_header_at(self.fd, indexed_position)
+            if header is None or header.last_offset != indexed_offset:
+                raise CorruptLogError(f"{self.log_path}: last index entry points at no batch")
+        expected = self.base_offset
+        end = indexed_position
+        for position, batch in iter_stored_batches(self.fd, indexed_position, file_size):
+            header = parse_header(batch)
+            if header.base_offset < expected or header.magic != 2:
+                raise CorruptLogError(f"{self.log_path}: offsets go back at position {position}")
+            self._note_batch(header.last_offset, header.max_timestamp)
+            expected = header.next_offset
+            end = position + header.size
+        if end != file_size:
+            raise CorruptLogError(f"{self.log_path}: tail does not end on a batch boundary")
+        self.size_bytes = file_size
+        self.bytes_since_last_index_entry = file_size - indexed_position
+        time_entry = self.time_index.last_entry()
+        if time_entry is not None:
+            timestamp, offset = time_entry
+            if offset >= max(self.next_offset, self.base_offset + 1):
+                raise CorruptLogError(f"{self.log_path}: time index points past the log end")
+            if timestamp > self.max_timestamp:
+                self.max_timestamp, self.offset_of_max_timestamp = timestamp, offset
+        if file_size:
+            first = read_header_at(self.fd, 0)
+            assert first is not None
+            self.first_batch_timestamp = first.max_timestamp
+
+    # --- writing -------------------------------------------------------------------------
+
+    def append(
+        self, buffers: Sequence[bytes | bytearray | memoryview], *, base_offset: int,
+        last_offset: int, max_timestamp: int, size_bytes: int, index_interval_bytes: int,
+    ) -> None:
+        """Write one batch given as `buffers` whose final offsets are given."""
+        assert base_offset >= self.next_offset, "offsets must increase"
+        position = self.size_bytes
+        try:
+            # One writev on the hot path; write_all only finishes a short write.
+            written = os.writev(self.fd, buffers)
+            if written != size_bytes:
+                os.ftruncate(self.fd, position)
+                write_all(self.fd, buffers, size_bytes)
+        except OSError:
+            os.ftruncate(self.fd, position)  # never leave half a batch behind a live segment
+            raise
+        self._account(last_offset, max_timestamp, size_bytes, position, index_interval_bytes)
+        self.size_bytes = position + size_bytes
+
+    def _account(self, last_offset: int, max_timestamp: int, size_bytes: int, position: int,
+                 index_interval_bytes: int) -> None:
+        """Update offsets, timestamps and sparse indexes for a batch now at `position`."""
+        self._note_batch(last_offset, max_timestamp)
+        if position == 0:
+            self.first_batch_timestamp = max_timestamp
+        if self.bytes_since_last_index_entry > index_interval_bytes:
+            self.offset_index.append(last_offset, position)
+            self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
+            self.bytes_since_last_index_entry = 0
+        self.bytes_since_last_index_entry += size_bytes
+
+    def _note_batch(self, last_offset: int, max_timestamp: int) -> None:
+        self.next_offset = last_offset + 1
+        if max_timestamp > self.max_timestamp:
+            self.max_timestamp = max_timestamp
+            self.offset_of_max_timestamp = last_offset
+
+    def on_roll(self) -> None:
+        """The segment stops being active: index its final max timestamp (retention reads it)."""
+        if self.max_timestamp != NO_TIMESTAMP:
+            self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
+
+    @property
+    def indexes_full(self) -> bool:
+        return self.offset_index.file.is_full or self.time_index.file.is_full
+
+    # --- reading -------------------------------------------------------------------------
+
+    def find_batch(self, offset: int, start_position: int | None = None) -> tuple[int, BatchHeader] | None:
+        """(position, header) of the first batch whose last offset is >= `offset`."""
+        position = self.offset_index.lookup(offset)[1] if start_position is None else start_position
+        while position < self.size_bytes:
+            header = read_header_at(self.fd, position)
+            assert header is not None, f"{self.log_path}: header cut at {position}"
+            if header.last_offset >= offset:
+                return position, header
+            position += header.size
+        return None
+
+    def read(self, offset: int, max_bytes: int, max_offset: int | None) -> bytes:
+        """Whole batches from the one holding `offset`: at least one batch if any is
+        allowed, none whose last offset is >= max_offset, no more than max_bytes after
+        the first. One pread; batch boundaries come from the index, not a scan."""
+        found = self.find_batch(offset)
+        if found is None:
+            return b""
+        position, first = found
+        if max_offset is not None and first.last_offset >= max_offset:
+            return b""
+        limit = self.size_bytes
+        if max_offset is not None and max_offset < self.next_offset:
+            stop = self.find_batch(max_offset, self.offset_index.lookup(max_offset)[1])
+            if stop is not None:
+                limit = stop[0]  # the batch holding max_offset starts here
+        wanted_end = min(limit, position + max(max_bytes, first.size))
+        end = wanted_end if wanted_end == limit else self._batch_boundary_at_or_before(
+            wanted_end, position + first.size)
+        return os.pread(self.fd, end - position, position)
+
+    def _batch_boundary_at_or_before(self, position: int, lowest: int) -> int:
+        """The largest batch boundary <= `position` (and >= `lowest`, itself one)."""
+        positions = self.offset_index.file.values
+        entry = bisect.bisect_right(positions, position) - 1
+        boundary = max(lowest, positions[entry]) if entry >= 0 else lowest
+        # From an indexed batch start, at most index.interval.bytes (plus one batch) to walk.
+        while boundary < position:
+            header = read_header_at(self.fd, boundary)
+            assert header is not None, f"{self.log_path}: header cut at {boundary}"
+            if boundary + header.size > position:
+                break
+            boundary += header.size
+        return boundary
+
+    def iter_headers(self, from_position: int = 0) -> Iterator[tuple[int, BatchHeader]]:
+        for position, batch in iter_stored_batches(self.fd, from_position, self.size_bytes):
+            yield position, parse_header(batch)
+
+    def iter_batches(self, from_position: int = 0) -> Iterator[tuple[int, memoryview]]:
+        yield from iter_stored_batches(self.fd, from_position, self.size_bytes)
+
+    def find_by_timestamp(self, timestamp_ms: int) -> tuple[int, BatchHeader] | None:
+        """(position, header) of the first batch with max timestamp >= target."""
+        if self.max_timestamp < timestamp_ms:
+            return None
+        start_offset = self.time_index.lookup(timestamp_ms)
+        start_position = self.offset_index.lookup(start_offset)[1]
+        for position, header in self.iter_headers(start_position):
+            if header.max_timestamp >= timestamp_ms:
+                return position, header
+        return None
+
+    # --- truncation and lifecycle --------------------------------------------------------
+
+    def truncate_to(self, offset: int) -> bool:
+        """Drop every batch whose last offset is >= `offset`; return whether any was."""
+        found = self.find_batch(offset)
+        if found is None:
+            return False
+        position, header = found
+        os.ftruncate(self.fd, position)
+        self.offset_index.truncate_to_position(position)
+        self.time_index.truncate_to_offset(header.base_offset)
+        self.size_bytes = position
+        self._rescan()
+        return True
+
+    def _rescan(self) -> None:
+        """Recompute offsets and timestamps from the batches (after a truncation)."""
+        self.next_offset = self.base_offset
+        self.max_timestamp = NO_TIMESTAMP
+        self.offset_of_max_timestamp = self.base_offset
+        self.first_batch_timestamp = NO_TIMESTAMP
+        for position, header in self.iter_headers():
+            self._note_batch(header.last_offset, header.max_timestamp)
+            if position == 0:
+                self.first_batch_timestamp = header.max_timestamp
+        self.bytes_since_last_index_entry = self.size_bytes - self.offset_index.last_entry()[1]
+
+    def flush(self, *, indexes: bool = True) -> None:
+        """fsync the batches, and the indexes too unless told not to.
+
+        The active segment's indexes can skip it: recovery re-indexes every segment
+        from the one holding the recovery point on, so they are never trusted."""
+        os.fsync(self.fd)
+        if indexes:
+            self.offset_index.file.flush()
+            self.time_index.file.flush()
+
+    def close(self, *, write_indexes: bool = True) -> None:
+        """Close the files; write_indexes=False drops unwritten index entries (a crash)."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if hasattr(self, "offset_index"):
+            self.offset_index.file.close(write_pending=write_indexes)
+        if hasattr(self, "time_index"):
+            self.time_index.file.close(write_pending=write_indexes)
+
+    def delete(self) -> None:
+        self.close(write_indexes=False)
+        for suffix in SEGMENT_SUFFIXES:
+            segment_path(self.directory, self.base_offset, suffix + self.file_suffix).unlink(
+                missing_ok=True)
+
+    def __repr__(self) -> str:
+        return (f"LogSegment(base={self.base_offset}, next={self.next_offset}, "
+                f"size={self.size_bytes})")
