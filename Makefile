@@ -5,7 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint demo bench clean
+.PHONY: setup tools test lint demo bench clean
+
+# apt-get needs root; use sudo when we are not root and it is there.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,19 +16,29 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
 
-test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# kcat (Debian's package) is one of the real clients the broker is tested with.
+tools:
+	command -v kcat >/dev/null 2>&1 || $(SUDO) apt-get install -y -qq kcat \
+		|| ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq kcat)
+
+setup: $(STAMP) tools
+
+test: setup
+	FLOWLOG_REQUIRE_KCAT=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check flowlog flowlog_streams tests bench
 	$(BIN)/mypy flowlog flowlog_streams
 
 demo: $(STAMP)
-	$(BIN)/python -m flowlog.demo
+	$(BIN)/python -m apps.broker_demo
 
-bench: $(STAMP)
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run
 
 clean:

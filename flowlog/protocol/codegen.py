@@ -166,11 +166,22 @@ def min_size_bytes(field_type: FieldType, version: int, flexible: bool) -> int:
 # ---------------------------------------------------------------- encoders
 
 
-def compile_encoder(top: Struct, top_class: type[Message], version: int, flexible: bool) -> Encoder:
-    """Generate, exec and return `encode_<Top>(obj, parts)` for `version`."""
+def compile_encoder(
+    top: Struct,
+    top_class: type[Message],
+    version: int,
+    flexible: bool,
+    *,
+    strict_absent_fields: bool = True,
+) -> Encoder:
+    """Generate, exec and return `encode_<Top>(obj, parts)` for `version`.
+
+    With strict_absent_fields, a non-default value in a non-ignorable field the
+    version lacks is an error (Kafka's rule); without it, such values are dropped.
+    """
     unit = _Unit(top, top_class, version, flexible)
     for declaration in _all_structs(top):
-        _emit_struct_encoder(unit, declaration)
+        _emit_struct_encoder(unit, declaration, strict_absent_fields)
     encoder: Encoder = unit.run(f"encode_{top.name}")
     return encoder
 
@@ -183,7 +194,9 @@ def encoder_source(top: Struct, top_class: type[Message], version: int, flexible
     return unit.source()
 
 
-def _emit_struct_encoder(unit: _Unit, declaration: Struct) -> None:
+def _emit_struct_encoder(
+    unit: _Unit, declaration: Struct, strict_absent_fields: bool = True
+) -> None:
     version = unit.version
     unit.emit(0, f"def encode_{declaration.name}(obj, parts):")
     unit.emit(1, "append = parts.append")
@@ -192,7 +205,7 @@ def _emit_struct_encoder(unit: _Unit, declaration: Struct) -> None:
     present = [f for f in declaration.fields if f.is_present(version)]
     for field in declaration.fields:
         if not field.is_present(version) and not field.is_tagged(version):
-            if not field.ignorable:
+            if strict_absent_fields and not field.ignorable:
                 _emit_absent_check(unit, declaration, field)
     for group in _fixed_runs(present):
         _emit_encode_group(unit, group)

@@ -114,7 +114,11 @@ class Api:
         if found is None:
             self.check_version(version)
             struct, cls = self._side(response)
-            found = codegen.compile_encoder(struct, cls, version, self.is_flexible(version))
+            # Responses drop fields their version lacks: a broker builds one answer for
+            # every version. Requests stay strict, as Kafka's clients are.
+            found = codegen.compile_encoder(
+                struct, cls, version, self.is_flexible(version), strict_absent_fields=not response
+            )
             self._encoders[cache_key] = found
         return found
 

@@ -1,0 +1,1 @@
+"""Example pipelines and demos that run on flowlog."""

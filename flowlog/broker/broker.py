@@ -1,0 +1,159 @@
+"""The broker: metadata, partitions and the listener, wired together on one trio nursery."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import trio
+
+from flowlog.broker.cluster import ClusterMetadata
+from flowlog.broker.config import BrokerConfig
+from flowlog.broker.connection import Dispatcher, Handler
+from flowlog.broker.data_dir_lock import DataDirLock
+from flowlog.broker.handlers import (
+    admin_configs,
+    admin_topics,
+    api_versions,
+    cluster,
+    delete_records,
+    fetch,
+    list_offsets,
+    metadata,
+    produce,
+    producer_ids,
+)
+from flowlog.broker.partition import Partition
+from flowlog.broker.replica_manager import ReplicaManager
+from flowlog.protocol.errors import ErrorCode
+from flowlog.protocol.messages import ALL_APIS
+from flowlog.protocol.schema import Api
+
+log = logging.getLogger(__name__)
+
+# How often the housekeeping task looks at flush deadlines.
+FLUSH_CHECK_INTERVAL_S = 0.1
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Broker:
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+        self.clock_ms = wall_clock_ms
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = DataDirLock(config.data_dir)
+        self.replicas = ReplicaManager(config.data_dir, self.clock_ms)
+        self.metadata = ClusterMetadata(config, self.replicas)
+        self.bound_port: int | None = None
+        self.dispatcher = Dispatcher(
+            handlers=self._handlers(),
+            unsupported_api_versions=functools.partial(
+                api_versions.answer_unsupported_api_versions, self
+            ),
+            max_frame_bytes=config.socket_request_max_bytes,
+        )
+
+    def _handlers(self) -> dict[int, Handler]:
+        table: dict[int, Any] = {
+            0: produce.handle_produce,
+            1: fetch.handle_fetch,
+            2: list_offsets.handle_list_offsets,
+            3: metadata.handle_metadata,
+            18: api_versions.handle_api_versions,
+            19: admin_topics.handle_create_topics,
+            20: admin_topics.handle_delete_topics,
+            21: delete_records.handle_delete_records,
+            22: producer_ids.handle_init_producer_id,
+            32: admin_configs.handle_describe_configs,
+            33: admin_configs.handle_alter_configs,
+            37: admin_topics.handle_create_partitions,
+            44: admin_configs.handle_incremental_alter_configs,
+            60: cluster.handle_describe_cluster,
+        }
+        return {key: functools.partial(handler, self) for key, handler in table.items()}
+
+    def advertised_apis(self) -> Iterable[Api]:
+        return (ALL_APIS[key] for key in sorted(self.dispatcher.handlers) if key in ALL_APIS)
+
+    @property
+    def bootstrap(self) -> str:
+        """host:port clients should dial (valid once the listener is bound)."""
+        advertised = self.config.advertised
+        port = advertised.port or self.bound_port
+        return f"{advertised.host}:{port}"
+
+    # -- helpers for handlers ------------------------------------------------------------
+
+    async def auto_create_topics(self, names: list[str]) -> None:
+        await self.metadata.create_topics_with_defaults(names)
+
+    async def partition_for_produce(self, topic: str, index: int) -> Partition | None:
+        partition = self.replicas.get(topic, index)
+        if partition is None and self.config.auto_create_topics_enable:
+            if self.metadata.state.topic_by_name(topic) is None:
+                await self.auto_create_topics([topic])
+                partition = self.replicas.get(topic, index)
+        return partition
+
+    def check_leader_epoch(self, partition: Partition, current_leader_epoch: int) -> ErrorCode | None:
+        """Kafka's epoch fence: -1 skips the check."""
+        if current_leader_epoch < 0 or current_leader_epoch == partition.leader_epoch:
+            return None
+        if current_leader_epoch > partition.leader_epoch:
+            return ErrorCode.UNKNOWN_LEADER_EPOCH
+        return ErrorCode.FENCED_LEADER_EPOCH
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Open everything, listen, and serve until cancelled; then flush and close."""
+        self._lock.acquire()
+        try:
+            self.metadata.open()
+            listeners = await trio.open_tcp_listeners(
+                self.config.listen.port, host=self.config.listen.host
+            )
+            self.bound_port = listeners[0].socket.getsockname()[1]
+            await self.metadata.register_self(self.config.advertised.host, int(self.bootstrap.rsplit(":", 1)[1]))
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(trio.serve_listeners, self._serve_connection, listeners)
+                nursery.start_soon(self._flush_loop)
+                nursery.start_soon(self._retention_loop)
+                log.info("flowlog broker %d ready on %s", self.config.node_id, self.bootstrap)
+                task_status.started(self)
+        finally:
+            self.close()
+
+    async def _serve_connection(self, stream: trio.SocketStream) -> None:
+        try:
+            host, port = stream.socket.getpeername()[:2]
+            peer = f"{host}:{port}"
+        except OSError:
+            peer = "unknown"
+        await self.dispatcher.serve(stream, peer)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await trio.sleep(FLUSH_CHECK_INTERVAL_S)
+            now_ms = self.clock_ms()
+            for partition in list(self.replicas.partitions()):
+                await partition.flush_if_due(now_ms)
+
+    async def _retention_loop(self) -> None:
+        while True:
+            await trio.sleep(self.config.retention_check_interval_ms / 1000)
+            now_ms = self.clock_ms()
+            for partition in list(self.replicas.partitions()):
+                await partition.enforce_retention(now_ms)
+            await self.replicas.purge_removed()
+
+    def close(self) -> None:
+        self.replicas.close()
+        self.metadata.close()
+        self._lock.release()

@@ -1,0 +1,226 @@
+"""Broker configuration: Kafka's broker config names, parsed and validated once at start.
+
+`--config KEY=VALUE` takes Kafka's names. Broker-level `log.*` keys give the
+defaults of topic-level configs (Kafka's `log.segment.bytes` is the default of a
+topic's `segment.bytes`); they are mapped in TOPIC_DEFAULT_KEYS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from flowlog.storage.config import LogConfig
+from flowlog.storage.errors import InvalidConfigError
+
+MEBIBYTE = 1024 * 1024
+
+# Broker key -> topic key whose default it sets.
+TOPIC_DEFAULT_KEYS: dict[str, str] = {
+    "log.segment.bytes": "segment.bytes",
+    "log.roll.ms": "segment.ms",
+    "log.index.size.max.bytes": "segment.index.bytes",
+    "log.index.interval.bytes": "index.interval.bytes",
+    "log.retention.ms": "retention.ms",
+    "log.retention.bytes": "retention.bytes",
+    "log.cleanup.policy": "cleanup.policy",
+    "log.cleaner.delete.retention.ms": "delete.retention.ms",
+    "log.cleaner.min.compaction.lag.ms": "min.compaction.lag.ms",
+    "log.cleaner.min.cleanable.ratio": "min.cleanable.dirty.ratio",
+    "message.max.bytes": "max.message.bytes",
+    "log.message.timestamp.type": "message.timestamp.type",
+    "log.flush.interval.messages": "flush.messages",
+    "log.flush.interval.ms": "flush.ms",
+    "compression.type": "compression.type",
+}
+# Kafka's hour/minute spellings of retention, converted to ms.
+RETENTION_UNIT_KEYS: dict[str, int] = {
+    "log.retention.hours": 3_600_000,
+    "log.retention.minutes": 60_000,
+}
+
+
+def _to_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    raise ValueError("expected true or false")
+
+
+def _to_int(minimum: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        number = int(value.strip())
+        if number < minimum:
+            raise ValueError(f"must be >= {minimum}")
+        return number
+
+    return parse
+
+
+# Broker-only keys: name -> (attribute, parser, documentation).
+BROKER_KEYS: dict[str, tuple[str, Callable[[str], Any], str]] = {
+    "num.partitions": ("num_partitions", _to_int(1), "Partitions of an auto-created topic."),
+    "default.replication.factor": (
+        "default_replication_factor",
+        _to_int(1),
+        "Replication factor of an auto-created topic.",
+    ),
+    "auto.create.topics.enable": (
+        "auto_create_topics_enable",
+        _to_bool,
+        "Create a topic when a client asks for metadata of or produces to a missing one.",
+    ),
+    "socket.request.max.bytes": (
+        "socket_request_max_bytes",
+        _to_int(1024),
+        "Largest request frame accepted; a larger one closes the connection.",
+    ),
+    "queued.max.request.bytes": (
+        "queued_max_request_bytes",
+        _to_int(-1),
+        "Bound on request bytes read ahead per connection (-1: one frame).",
+    ),
+    "delete.topic.enable": ("delete_topic_enable", _to_bool, "Allow DeleteTopics."),
+    "log.retention.check.interval.ms": (
+        "retention_check_interval_ms",
+        _to_int(1),
+        "How often retention and compaction run.",
+    ),
+    "offsets.retention.minutes": (
+        "offsets_retention_minutes",
+        _to_int(1),
+        "How long committed offsets of an empty group are kept.",
+    ),
+    "group.initial.rebalance.delay.ms": (
+        "group_initial_rebalance_delay_ms",
+        _to_int(0),
+        "How long a new group waits for more members before its first rebalance.",
+    ),
+    "transactional.id.expiration.ms": (
+        "transactional_id_expiration_ms",
+        _to_int(1),
+        "Idle time after which producer-id state may be dropped.",
+    ),
+}
+
+
+class BrokerConfigError(ValueError):
+    """A bad broker configuration value; the message names the key."""
+
+
+@attrs.frozen
+class HostPort:
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str, what: str) -> HostPort:
+        host, separator, port_text = text.rpartition(":")
+        if not separator or not host:
+            raise BrokerConfigError(f"{what} must be HOST:PORT, got {text!r}")
+        try:
+            port = int(port_text)
+        except ValueError:
+            raise BrokerConfigError(f"{what} port must be a number, got {port_text!r}") from None
+        if not 0 <= port <= 65535:
+            raise BrokerConfigError(f"{what} port must be 0-65535, got {port}")
+        return cls(host.strip("[]"), port)
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@attrs.frozen
+class BrokerConfig:
+    data_dir: Path
+    listen: HostPort = HostPort("127.0.0.1", 9092)
+    advertise: HostPort | None = None
+    node_id: int = 1
+    cluster_id: str = "flowlog-cluster"
+    num_partitions: int = 1
+    default_replication_factor: int = 1
+    auto_create_topics_enable: bool = True
+    socket_request_max_bytes: int = 100 * MEBIBYTE
+    queued_max_request_bytes: int = -1
+    delete_topic_enable: bool = True
+    retention_check_interval_ms: int = 300_000
+    offsets_retention_minutes: int = 10_080
+    group_initial_rebalance_delay_ms: int = 3_000
+    transactional_id_expiration_ms: int = 604_800_000
+    # Topic-config defaults (Kafka names, e.g. "segment.bytes") set by log.* keys.
+    topic_defaults: Mapping[str, str] = attrs.field(factory=dict)
+    default_log_config: LogConfig = attrs.field(factory=LogConfig)
+
+    @property
+    def advertised(self) -> HostPort:
+        return self.advertise or self.listen
+
+    @classmethod
+    def from_settings(
+        cls,
+        *,
+        data_dir: Path | str,
+        listen: str | HostPort = "127.0.0.1:9092",
+        advertise: str | HostPort | None = None,
+        node_id: int = 1,
+        settings: Mapping[str, str] | None = None,
+    ) -> BrokerConfig:
+        """Build a config from CLI-style values; every error names its key."""
+        if node_id < 0:
+            raise BrokerConfigError(f"node id must be >= 0, got {node_id}")
+        listen_at = listen if isinstance(listen, HostPort) else HostPort.parse(listen, "listen")
+        advertise_at = (
+            advertise
+            if advertise is None or isinstance(advertise, HostPort)
+            else HostPort.parse(advertise, "advertise")
+        )
+        values: dict[str, Any] = {}
+        topic_defaults: dict[str, str] = {}
+        for key, raw in (settings or {}).items():
+            if key in BROKER_KEYS:
+                attribute, parse, _ = BROKER_KEYS[key]
+                try:
+                    values[attribute] = parse(raw)
+                except ValueError as error:
+                    raise BrokerConfigError(f"bad value {raw!r} for {key}: {error}") from None
+            elif key in TOPIC_DEFAULT_KEYS:
+                topic_defaults[TOPIC_DEFAULT_KEYS[key]] = raw
+            elif key in RETENTION_UNIT_KEYS:
+                try:
+                    amount = int(raw)
+                except ValueError:
+                    raise BrokerConfigError(f"bad value {raw!r} for {key}: not a number") from None
+                topic_defaults["retention.ms"] = str(
+                    amount * RETENTION_UNIT_KEYS[key] if amount >= 0 else -1
+                )
+            elif key == "cluster.id":
+                values["cluster_id"] = raw
+            else:
+                raise BrokerConfigError(f"unknown broker config {key!r}")
+        try:
+            default_log_config = LogConfig.from_kafka(topic_defaults)
+        except InvalidConfigError as error:
+            raise BrokerConfigError(f"bad topic default: {error}") from None
+        return cls(
+            data_dir=Path(data_dir),
+            listen=listen_at,
+            advertise=advertise_at,
+            node_id=node_id,
+            topic_defaults=topic_defaults,
+            default_log_config=default_log_config,
+            **values,
+        )
+
+
+def parse_key_values(pairs: list[str]) -> dict[str, str]:
+    """`KEY=VALUE` strings from the command line to a dict; a clear error otherwise."""
+    parsed: dict[str, str] = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key.strip():
+            raise BrokerConfigError(f"--config takes KEY=VALUE, got {pair!r}")
+        parsed[key.strip()] = value.strip()
+    return parsed

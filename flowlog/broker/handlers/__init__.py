@@ -1,0 +1,1 @@
+"""One module per Kafka API (or small family of APIs), each headed by the versions it serves."""

@@ -1,0 +1,99 @@
+"""Produce (key 0), versions 3-9 served; 0-2 advertised for old librdkafka and refused.
+
+librdkafka < 2.11.1 (kcat on Debian 12) enables gzip/snappy/lz4 only if Produce v0
+is in the advertised range, so v0-2 are advertised as Kafka 4 does, and every
+partition of such a request gets UNSUPPORTED_VERSION.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flowlog.broker.connection import RequestContext
+from flowlog.protocol.compression import Compression
+from flowlog.protocol.errors import ErrorCode
+from flowlog.protocol.messages.produce import ProduceResponse
+from flowlog.protocol.record_batch import (
+    BATCH_HEADER_SIZE,
+    iter_batch_spans,
+    parse_header,
+)
+
+if TYPE_CHECKING:
+    from flowlog.broker.broker import Broker
+
+FIRST_SERVED_VERSION = 3
+ZSTD_FIRST_VERSION = 7
+VALID_ACKS = (-1, 0, 1)
+
+PartitionResponse = ProduceResponse.PartitionProduceResponse
+TopicResponse = ProduceResponse.TopicProduceResponse
+
+
+def _error(index: int, code: ErrorCode, message: str | None = None) -> object:
+    return PartitionResponse(
+        index=index, error_code=code, base_offset=-1, log_append_time_ms=-1,
+        log_start_offset=-1, error_message=message,
+    )
+
+
+def _single_batch_problem(records: bytes | memoryview | None, version: int) -> tuple[ErrorCode, str] | None:
+    """Produce v3+ carries exactly one magic-2 batch per partition."""
+    if records is None or len(records) < BATCH_HEADER_SIZE:
+        return ErrorCode.INVALID_RECORD, "a partition's records must hold one record batch"
+    spans = iter_batch_spans(records)
+    if len(spans) != 1 or spans[0][1] != len(records):
+        return ErrorCode.INVALID_RECORD, "Produce v3+ takes exactly one record batch per partition"
+    header = parse_header(records)
+    if header.magic != 2:
+        return ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, f"record batch magic {header.magic} is not 2"
+    if header.compression == Compression.ZSTD and version < ZSTD_FIRST_VERSION:
+        return ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, "zstd needs Produce v7 or later"
+    if header.compression > Compression.ZSTD:
+        return ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, f"unknown codec {header.compression}"
+    return None
+
+
+async def handle_produce(broker: Broker, context: RequestContext, request: Any) -> object | None:
+    version = context.header.api_version
+    acks = request.acks
+    now_ms = broker.clock_ms()
+    topics = []
+    touched = []
+    for topic_data in request.topic_data:
+        partitions = []
+        for partition_data in topic_data.partition_data:
+            index = partition_data.index
+            if version < FIRST_SERVED_VERSION:
+                partitions.append(_error(index, ErrorCode.UNSUPPORTED_VERSION,
+                                         "Produce v0-2 (message format 0/1) is not supported"))
+                continue
+            if acks not in VALID_ACKS:
+                partitions.append(_error(index, ErrorCode.INVALID_REQUIRED_ACKS))
+                continue
+            if request.transactional_id is not None:
+                partitions.append(_error(index, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                                         "transactions are not supported yet"))
+                continue
+            partition = await broker.partition_for_produce(topic_data.name, index)
+            if partition is None:
+                partitions.append(_error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
+                continue
+            problem = _single_batch_problem(partition_data.records, version)
+            if problem is not None:
+                partitions.append(_error(index, *problem))
+                continue
+            outcome = partition.append(partition_data.records, now_ms)
+            if outcome.error == ErrorCode.NONE:
+                touched.append(partition)
+            partitions.append(PartitionResponse(
+                index=index, error_code=outcome.error, base_offset=outcome.base_offset,
+                log_append_time_ms=outcome.log_append_time_ms,
+                log_start_offset=outcome.log_start_offset, error_message=outcome.message,
+            ))
+        topics.append(TopicResponse(name=topic_data.name, partition_responses=partitions))
+    for partition in touched:
+        await partition.flush_if_due(now_ms)
+    if acks == 0:
+        return None
+    return ProduceResponse(responses=topics, throttle_time_ms=0)

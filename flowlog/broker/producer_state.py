@@ -1,0 +1,137 @@
+"""Idempotent-producer bookkeeping of one partition (sans-IO).
+
+Per producer id the partition remembers the epoch and the sequence ranges of
+the last few batches it appended, so that a retried batch is acknowledged with
+its original offset instead of being written twice, and a gap in sequences is
+refused. The rules follow Kafka (brief, section 3):
+
+- no producer id (-1): nothing is checked;
+- an unknown producer id may start at any sequence (Kafka >= 2.5);
+- a lower epoch is fenced (INVALID_PRODUCER_EPOCH);
+- a higher epoch must start at sequence 0;
+- with the same epoch, a batch matching a cached one is a duplicate; otherwise
+  its first sequence must follow the last one (int32 sequences wrap to 0).
+
+The state is rebuilt after a restart by replaying batch headers from the log.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from enum import Enum
+
+import attrs
+
+from flowlog.protocol.record_batch import BatchHeader
+
+# Kafka keeps the last five batches per producer: max.in.flight.requests.per.connection <= 5.
+CACHED_BATCHES_PER_PRODUCER = 5
+# Bound on tracked producers per partition; the least recently used are dropped.
+PRODUCERS_PER_PARTITION_MAX = 10_000
+SEQUENCE_MODULUS = 1 << 31
+
+
+class Verdict(Enum):
+    APPEND = "append"
+    DUPLICATE = "duplicate"
+    OUT_OF_ORDER = "out_of_order"
+    FENCED_EPOCH = "fenced_epoch"
+
+
+@attrs.frozen
+class CachedBatch:
+    first_sequence: int
+    last_sequence: int
+    base_offset: int
+    last_offset: int
+
+
+@attrs.define
+class ProducerEntry:
+    epoch: int
+    batches: deque[CachedBatch] = attrs.field(
+        factory=lambda: deque(maxlen=CACHED_BATCHES_PER_PRODUCER)
+    )
+
+    @property
+    def last_sequence(self) -> int:
+        return self.batches[-1].last_sequence if self.batches else -1
+
+
+@attrs.frozen
+class Check:
+    verdict: Verdict
+    # For DUPLICATE: the offsets the original batch got.
+    duplicate_of: CachedBatch | None = None
+    detail: str = ""
+
+
+def next_sequence(sequence: int) -> int:
+    return (sequence + 1) % SEQUENCE_MODULUS
+
+
+class PartitionProducerState:
+    def __init__(self) -> None:
+        # Insertion order doubles as recency order (moved to the end on use).
+        self._producers: dict[int, ProducerEntry] = {}
+
+    def __len__(self) -> int:
+        return len(self._producers)
+
+    def entry(self, producer_id: int) -> ProducerEntry | None:
+        return self._producers.get(producer_id)
+
+    def check(self, header: BatchHeader) -> Check:
+        """What to do with a batch before it is appended."""
+        if header.producer_id < 0:
+            return Check(Verdict.APPEND)
+        entry = self._producers.get(header.producer_id)
+        if entry is None:
+            return Check(Verdict.APPEND)
+        epoch = header.producer_epoch
+        if epoch < entry.epoch:
+            return Check(
+                Verdict.FENCED_EPOCH,
+                detail=f"producer epoch {epoch} is older than current epoch {entry.epoch}",
+            )
+        first, last = header.base_sequence, header.last_sequence
+        if epoch > entry.epoch:
+            if first != 0:
+                return Check(
+                    Verdict.OUT_OF_ORDER,
+                    detail=f"new epoch {epoch} must start at sequence 0, not {first}",
+                )
+            return Check(Verdict.APPEND)
+        for cached in entry.batches:
+            if cached.first_sequence == first and cached.last_sequence == last:
+                return Check(Verdict.DUPLICATE, duplicate_of=cached)
+        expected = next_sequence(entry.last_sequence)
+        if entry.batches and first != expected:
+            return Check(
+                Verdict.OUT_OF_ORDER,
+                detail=f"expected sequence {expected} but the batch starts at {first}",
+            )
+        return Check(Verdict.APPEND)
+
+    def record_append(self, header: BatchHeader, base_offset: int) -> None:
+        """Remember an appended batch (also used when replaying the log)."""
+        if header.producer_id < 0:
+            return
+        entry = self._producers.pop(header.producer_id, None)
+        if entry is None or header.producer_epoch != entry.epoch:
+            entry = ProducerEntry(epoch=header.producer_epoch)
+        if header.base_sequence >= 0:
+            entry.batches.append(
+                CachedBatch(
+                    first_sequence=header.base_sequence,
+                    last_sequence=header.last_sequence,
+                    base_offset=base_offset,
+                    last_offset=base_offset + header.last_offset_delta,
+                )
+            )
+        self._producers[header.producer_id] = entry
+        while len(self._producers) > PRODUCERS_PER_PARTITION_MAX:
+            del self._producers[next(iter(self._producers))]
+
+    def clear(self) -> None:
+        self._producers.clear()
