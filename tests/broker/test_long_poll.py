@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import socket
-import struct
 import threading
 import time
 
-from flowlog.protocol.codec import RequestHeader, decode_response, encode_request
+from raw_client import RawConnection, produce
+
 from flowlog.protocol.messages.fetch import FetchRequest
-from flowlog.protocol.messages.produce import ProduceRequest
 from flowlog.protocol.records import Record, build_batch
 
 MAX_WAIT_MS = 20_000
 
 
-def _call(bootstrap: str, api_key: int, version: int, body: object) -> object:
-    host, port = bootstrap.rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=60) as sock:
-        frame = encode_request(RequestHeader(api_key, version, 1, "t"), body)
-        sock.sendall(struct.pack(">i", len(frame)) + frame)
-        size = struct.unpack(">i", sock.recv(4, socket.MSG_WAITALL))[0]
-        return decode_response(api_key, version, sock.recv(size, socket.MSG_WAITALL))[1]
-
-
 def _produce(bootstrap: str, topic: str, value: bytes) -> None:
     batch = build_batch([Record(offset=0, timestamp=int(time.time() * 1000), key=None, value=value)])
-    _call(bootstrap, 0, 9, ProduceRequest(acks=1, timeout_ms=5000, topic_data=[
-        ProduceRequest.TopicProduceData(name=topic, partition_data=[
-            ProduceRequest.PartitionProduceData(index=0, records=batch)])]))
+    with RawConnection(bootstrap) as connection:
+        produce(connection, topic, 0, batch)
 
 
 def test_parked_fetch_wakes_on_append(broker) -> None:  # type: ignore[no-untyped-def]
@@ -41,7 +29,8 @@ def test_parked_fetch_wakes_on_append(broker) -> None:  # type: ignore[no-untype
 
     def fetcher() -> None:
         started = time.monotonic()
-        result["response"] = _call(broker.bootstrap, 1, 12, fetch)
+        with RawConnection(broker.bootstrap, timeout_s=60) as connection:
+            result["response"] = connection.call(1, 12, fetch)
         result["elapsed_s"] = time.monotonic() - started
 
     thread = threading.Thread(target=fetcher)

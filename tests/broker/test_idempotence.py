@@ -1,0 +1,87 @@
+"""Idempotent produce: duplicates acknowledged once, gaps and stale epochs refused, state
+rebuilt from the log after a restart (clean or kill -9)."""
+
+from __future__ import annotations
+
+import pytest
+from raw_client import RawConnection, produce
+
+from flowlog.protocol.errors import ErrorCode
+from flowlog.protocol.messages.init_producer_id import InitProducerIdRequest
+from flowlog.protocol.messages.list_offsets import ListOffsetsRequest
+from flowlog.protocol.records import Record, build_batch
+
+TOPIC = "idempotent"
+RECORDS_PER_BATCH = 5
+
+
+def batch(producer_id: int, epoch: int, first_sequence: int) -> bytes:
+    records = [
+        Record(offset=i, timestamp=1_000 + i, key=b"k", value=f"s{first_sequence + i}".encode())
+        for i in range(RECORDS_PER_BATCH)
+    ]
+    return build_batch(records, producer_id=producer_id, producer_epoch=epoch,
+                       base_sequence=first_sequence)
+
+
+def log_end_offset(connection: RawConnection) -> int:
+    request = ListOffsetsRequest(replica_id=-1, topics=[ListOffsetsRequest.ListOffsetsTopic(
+        name=TOPIC, partitions=[ListOffsetsRequest.ListOffsetsPartition(
+            partition_index=0, current_leader_epoch=-1, timestamp=-1)])])
+    response = connection.call(2, 7, request)
+    return int(response.topics[0].partitions[0].offset)
+
+
+def new_producer_id(connection: RawConnection) -> int:
+    response = connection.call(22, 4, InitProducerIdRequest(transactional_id=None,
+                                                            transaction_timeout_ms=60_000))
+    assert response.error_code == ErrorCode.NONE
+    assert response.producer_epoch == 0
+    return int(response.producer_id)
+
+
+@pytest.mark.parametrize("restart", ["sigterm", "kill-9"])
+def test_duplicates_gaps_and_restart(broker, restart: str) -> None:  # type: ignore[no-untyped-def]
+    with RawConnection(broker.bootstrap) as connection:
+        producer_id = new_producer_id(connection)
+        first = produce(connection, TOPIC, 0, batch(producer_id, 0, 0))
+        assert (first.error_code, first.base_offset) == (ErrorCode.NONE, 0)
+        # A retry of the same batch: acknowledged with its original offset, not written again.
+        again = produce(connection, TOPIC, 0, batch(producer_id, 0, 0))
+        assert (again.error_code, again.base_offset) == (ErrorCode.NONE, 0)
+        assert log_end_offset(connection) == RECORDS_PER_BATCH
+        # A gap in sequences is refused and takes no offsets.
+        gap = produce(connection, TOPIC, 0, batch(producer_id, 0, 2 * RECORDS_PER_BATCH))
+        assert gap.error_code == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
+        second = produce(connection, TOPIC, 0, batch(producer_id, 0, RECORDS_PER_BATCH))
+        assert (second.error_code, second.base_offset) == (ErrorCode.NONE, RECORDS_PER_BATCH)
+
+    if restart == "sigterm":
+        assert broker.stop() == 0
+    else:
+        broker.kill()
+    broker.start()
+
+    with RawConnection(broker.bootstrap) as connection:
+        # The producer state came back from the log: the retry is still a duplicate.
+        retried = produce(connection, TOPIC, 0, batch(producer_id, 0, RECORDS_PER_BATCH))
+        assert (retried.error_code, retried.base_offset) == (ErrorCode.NONE, RECORDS_PER_BATCH)
+        assert log_end_offset(connection) == 2 * RECORDS_PER_BATCH
+        # And the next producer id is new: ids are never reused across restarts.
+        assert new_producer_id(connection) != producer_id
+
+
+def test_stale_epoch_is_fenced(broker) -> None:  # type: ignore[no-untyped-def]
+    with RawConnection(broker.bootstrap) as connection:
+        producer_id = new_producer_id(connection)
+        assert produce(connection, TOPIC, 0, batch(producer_id, 0, 0)).error_code == ErrorCode.NONE
+        bumped = connection.call(22, 4, InitProducerIdRequest(
+            transactional_id=None, transaction_timeout_ms=60_000,
+            producer_id=producer_id, producer_epoch=0))
+        assert (bumped.producer_id, bumped.producer_epoch) == (producer_id, 1)
+        # A new epoch starts at sequence 0; then the old epoch is fenced.
+        wrong_start = produce(connection, TOPIC, 0, batch(producer_id, 1, 7))
+        assert wrong_start.error_code == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
+        assert produce(connection, TOPIC, 0, batch(producer_id, 1, 0)).error_code == ErrorCode.NONE
+        stale = produce(connection, TOPIC, 0, batch(producer_id, 0, RECORDS_PER_BATCH))
+        assert stale.error_code == ErrorCode.INVALID_PRODUCER_EPOCH
