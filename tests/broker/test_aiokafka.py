@@ -26,7 +26,7 @@ async def _round_trip(bootstrap: str, topic: str, codec: str | None) -> None:
         for i in range(200):
             metadata = await producer.send_and_wait(
                 topic, key=f"k{i % 7}".encode(), value=f"v{i}".encode(),
-                headers=[("h", str(i).encode())],
+                headers=[("h", str(i).encode())], timestamp_ms=1_700_000_000_000 + i,
             )
             sent[(metadata.partition, metadata.offset)] = i
     finally:
@@ -52,6 +52,11 @@ async def _round_trip(bootstrap: str, topic: str, codec: str | None) -> None:
         assert received[position].value == f"v{i}".encode()
         assert received[position].key == f"k{i % 7}".encode()
         assert list(received[position].headers) == [("h", str(i).encode())]
+        assert received[position].timestamp == 1_700_000_000_000 + i
+    # Per-partition order: within a partition, offsets follow the order of sending.
+    for partition in range(PARTITIONS):
+        in_offset_order = [i for (p, _), i in sorted(sent.items()) if p == partition]
+        assert in_offset_order == sorted(in_offset_order)
 
 
 @pytest.mark.parametrize("codec", CODECS)

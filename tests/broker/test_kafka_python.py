@@ -8,8 +8,8 @@ from kafka.admin import NewTopic
 
 PARTITIONS = 3
 TIMEOUT_MS = 30_000
-# kafka-python handles gzip natively; other codecs need optional packages it lacks here.
-CODECS = [None, "gzip"]
+# The dev extras install kafka-python's optional codec packages (snappy, lz4, zstd).
+CODECS = [None, "gzip", "snappy", "lz4", "zstd"]
 
 
 @pytest.mark.parametrize("codec", CODECS)
@@ -51,3 +51,7 @@ def test_admin_produce_consume(broker, codec: str | None) -> None:  # type: igno
         assert message.value == f"v{i}".encode()
         assert message.headers == [("h", str(i).encode())]
         assert message.timestamp == 1_700_000_000_000 + i
+    # Per-partition order: within a partition, offsets follow the order of sending.
+    for partition in range(PARTITIONS):
+        in_offset_order = [i for (p, _), i in sorted(sent.items()) if p == partition]
+        assert in_offset_order == sorted(in_offset_order)
