@@ -91,7 +91,7 @@ async def handle_describe_configs(
                     resource_type=resource.resource_type, resource_name=resource.resource_name,
                 ))
                 continue
-            entries = _topic_entries(broker, resource.resource_name, resource.include_documentation)
+            entries = _topic_entries(broker, resource.resource_name, request.include_documentation)
         elif resource.resource_type == RESOURCE_BROKER:
             entries = _broker_entries(broker)
         else:
