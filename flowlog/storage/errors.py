@@ -42,3 +42,10 @@ class InvalidAppendOffsetError(StorageError, ValueError):
 
 class LogClosedError(StorageError):
     """An operation on a log after close()."""
+
+
+class SliceTruncatedError(StorageError):
+    """A FileSlice whose segment was truncated before all of it was sent or read.
+
+    Its bytes were promised in a response size already; the connection must end.
+    """

@@ -9,6 +9,8 @@ the caller serialises those, e.g. with one lock per partition.
 
 from __future__ import annotations
 
+import os
+import struct
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +18,11 @@ from typing import NamedTuple
 
 from flowlog.protocol.record_batch import (
     BATCH_HEADER_SIZE,
+    BATCH_LENGTH_PREFIX_SIZE,
     CRC_AT,
     BatchHeader,
     InvalidBatchError,
-    offset_and_epoch_prefix,
+    pack_offset_and_epoch,
     set_log_append_time,
     validate_batch,
 )
@@ -32,6 +35,7 @@ from flowlog.storage.errors import (
     OffsetOutOfRangeError,
     RecordBatchTooLargeError,
 )
+from flowlog.storage.file_slice import FileSlice
 from flowlog.storage.leader_epoch import LeaderEpochCache
 from flowlog.storage.log_loader import load_partition
 from flowlog.storage.offsets import (
@@ -58,6 +62,11 @@ class AppendResult(NamedTuple):
     size_bytes: int
 
 
+_unpack_crc = struct.Struct(">I").unpack_from
+# Builds an AppendResult without the generated __new__ (a Python-level call).
+_new_append_result = tuple.__new__
+
+
 class PartitionLog:
     def __init__(self, directory: Path, config: LogConfig, segments: list[LogSegment],
                  log_start_offset: int, recovery_point: int,
@@ -71,13 +80,18 @@ class PartitionLog:
         self._log_start_offset = log_start_offset
         self.recovery_point = recovery_point
         self.epoch_cache = epoch_cache
-        self.unflushed_batches = 0
+        # Batches appended / covered by a flush: each written by one side only (append on
+        # the event loop, flush() under _flush_lock), so append needs no lock.
+        self._appended_batches = 0
+        self._flushed_batches = 0
         self.first_unflushed_ms = 0
+        # Rolled segments not fsynced yet (the active one is flushed when written to).
         self.unflushed_segments: list[LogSegment] = []
         self.directory_dirty = False
         self.closed = False
         # Guards the flush bookkeeping, which flush() reads from a worker thread.
         self._flush_lock = threading.Lock()
+        self._log_append_time = config.log_append_time
 
     # --- opening and closing ------------------------------------------------------------
 
@@ -160,79 +174,86 @@ class PartitionLog:
         assign_offsets=False (follower): the batch is stored byte for byte; its
         base offset must be >= the log end offset and its own partition leader
         epoch goes into the epoch cache (`leader_epoch` is not used).
+
+        The hot path: each field read once into a local, the common roll case checked
+        inline (roll_reason() otherwise), the epoch cache consulted only when the
+        epoch changes, no lock (see flush()).
         """
-        self._check_open()
-        header = self._validate(batch, validated_header)
-        if header.size > self.config.max_message_bytes:
+        if self.closed:
+            raise LogClosedError(f"log {self.directory} is closed")
+        if validated_header is None:
+            header = validate_batch(batch)
+        else:
+            header = validated_header
+            # Cheap proof that the header belongs to these bytes: size and stored CRC.
+            if (header.batch_length + BATCH_LENGTH_PREFIX_SIZE != len(batch)
+                    or header.crc != _unpack_crc(batch, CRC_AT)[0]):
+                raise InvalidBatchError("validated_header does not describe this batch")
+        batch_length = header.batch_length
+        size_bytes = batch_length + BATCH_LENGTH_PREFIX_SIZE
+        config = self.config
+        if size_bytes > config.max_message_bytes:
             raise RecordBatchTooLargeError(
-                f"record batch of {header.size} bytes is above max.message.bytes "
-                f"{self.config.max_message_bytes}")
-        log_append_time_ms = -1
+                f"record batch of {size_bytes} bytes is above max.message.bytes "
+                f"{config.max_message_bytes}")
+        last_offset_delta = header.last_offset_delta
         max_timestamp = header.max_timestamp
+        log_append_time_ms = -1
+        active = self.segments[-1]
+        buffers: list[bytes | bytearray | memoryview]
         if assign_offsets:
-            if header.records_count != header.last_offset_delta + 1:
+            if header.records_count != last_offset_delta + 1:
                 raise InvalidBatchError(
                     f"record batch holds {header.records_count} records but its last offset "
-                    f"delta is {header.last_offset_delta}")
-            base_offset, epoch = self.log_end_offset, leader_epoch
-            if self.config.log_append_time:
+                    f"delta is {last_offset_delta}")
+            base_offset, epoch = active.next_offset, leader_epoch
+            if self._log_append_time:
                 # The one case that must copy: the timestamp lies inside the CRC.
                 stamped = bytearray(batch)
                 set_log_append_time(stamped, now_ms)
                 batch, log_append_time_ms, max_timestamp = stamped, now_ms, now_ms
-            buffers: list[bytes | bytearray | memoryview] = [
-                offset_and_epoch_prefix(base_offset, header.batch_length, epoch),
-                memoryview(batch)[REWRITTEN_PREFIX_SIZE:],
-            ]
+            buffers = [pack_offset_and_epoch(base_offset, batch_length, epoch),
+                       memoryview(batch)[REWRITTEN_PREFIX_SIZE:]]
         else:
             base_offset, epoch = header.base_offset, header.partition_leader_epoch
-            if base_offset < self.log_end_offset:
+            if base_offset < active.next_offset:
                 raise InvalidAppendOffsetError(
                     f"replicated batch base offset {base_offset} is below the log end "
-                    f"offset {self.log_end_offset}")
+                    f"offset {active.next_offset}")
             buffers = [batch]
-        last_offset = base_offset + header.last_offset_delta
-        size_bytes = header.size
-        segment = self._segment_for_append(base_offset, last_offset, max_timestamp, size_bytes,
-                                           now_ms)
-        segment.append(buffers, base_offset=base_offset, last_offset=last_offset,
-                       max_timestamp=max_timestamp, size_bytes=size_bytes,
-                       index_interval_bytes=self.config.index_interval_bytes)
+        last_offset = base_offset + last_offset_delta
+        # Roll check, fast path: room left, young segment, relative offset fits, indexes
+        # not full. Anything else goes through roll_reason().
+        first_timestamp = active.first_batch_timestamp
+        if not (0 < active.size_bytes <= config.segment_bytes - size_bytes
+                and 0 <= first_timestamp <= max_timestamp < first_timestamp + config.segment_ms
+                and last_offset - active.base_offset <= INT32_MAX
+                and not active.indexes_full):
+            active = self._segment_for_append(base_offset, last_offset, max_timestamp,
+                                              size_bytes, now_ms)
+        active.append(buffers, base_offset, last_offset, max_timestamp, size_bytes,
+                      config.index_interval_bytes)
         # Same epoch as the latest: assign() would be a no-op, skip it on the hot path.
-        if (epoch >= 0 and epoch != self.epoch_cache.latest_epoch
-                and self.epoch_cache.assign(epoch, base_offset)):
-            self._write_epoch_checkpoint()
-        with self._flush_lock:
-            if self.unflushed_batches == 0:
-                self.first_unflushed_ms = now_ms
-            self.unflushed_batches += 1
-            if not self.unflushed_segments or self.unflushed_segments[-1] is not segment:
-                self.unflushed_segments.append(segment)
-        return AppendResult(base_offset, last_offset, max_timestamp, log_append_time_ms,
-                            self._log_start_offset, size_bytes)
-
-    @staticmethod
-    def _validate(batch: bytes | bytearray | memoryview,
-                  validated_header: BatchHeader | None) -> BatchHeader:
-        if validated_header is None:
-            return validate_batch(batch)
-        # Cheap proof that the header belongs to these bytes: size and stored CRC.
-        if validated_header.size != len(batch) or validated_header.crc != int.from_bytes(
-                batch[CRC_AT:CRC_AT + 4], "big"):
-            raise InvalidBatchError("validated_header does not describe this batch")
-        return validated_header
+        if epoch >= 0:
+            epochs = self.epoch_cache.entries
+            if (not epochs or epochs[-1][0] != epoch) and self.epoch_cache.assign(
+                    epoch, base_offset):
+                self._write_epoch_checkpoint()
+        # Flush bookkeeping without a lock: only append writes _appended_batches and
+        # only flush() writes _flushed_batches (see flush() for why races are safe).
+        if self._appended_batches == self._flushed_batches:
+            self.first_unflushed_ms = now_ms
+        self._appended_batches += 1
+        return _new_append_result(AppendResult, (base_offset, last_offset, max_timestamp,
+                                                 log_append_time_ms, self._log_start_offset,
+                                                 size_bytes))
 
     def _segment_for_append(self, base_offset: int, last_offset: int, max_timestamp: int,
                             size_bytes: int, now_ms: int) -> LogSegment:
+        """The segment to append to, rolling first if roll_reason() says so (the slow
+        path: append() checks the common case inline)."""
         active = self.active_segment
         config = self.config
-        # Fast path for the common case: room left, young segment, indexes not full.
-        if (0 < active.size_bytes and active.size_bytes + size_bytes <= config.segment_bytes
-                and 0 <= active.first_batch_timestamp
-                and 0 <= max_timestamp - active.first_batch_timestamp < config.segment_ms
-                and last_offset - active.base_offset <= INT32_MAX
-                and not active.indexes_full):
-            return active
         reason = roll_reason(
             segment_size_bytes=active.size_bytes,
             segment_base_offset=active.base_offset,
@@ -287,20 +308,44 @@ class PartitionLog:
         is >= max_offset (so a batch straddling it is left out); empty at the log
         end. Raises OffsetOutOfRangeError outside [log start, log end].
         """
+        found = self._read_span(offset, max_bytes, max_offset)
+        if found is None:
+            return b""
+        segment, position, end = found
+        return os.pread(segment.fd, end - position, position)
+
+    def read_slice(self, offset: int, max_bytes: int, *,
+                   max_offset: int | None = None) -> FileSlice | None:
+        """What read() would return, as an open file slice instead of bytes (None
+        where read() returns b""), for a zero-copy os.sendfile. The caller closes it.
+
+        The slice holds its own file descriptor (os.dup), so retention, compaction
+        or closing the log cannot make it read another file; a truncation of the
+        same segment can shorten it (FileSlice.send reports that).
+        """
+        found = self._read_span(offset, max_bytes, max_offset)
+        if found is None:
+            return None
+        segment, position, end = found
+        return FileSlice(os.dup(segment.fd), position, end - position)
+
+    def _read_span(self, offset: int, max_bytes: int,
+                   max_offset: int | None) -> tuple[LogSegment, int, int] | None:
+        """(segment, start, end) of a non-empty read, or None for an empty one."""
         self._check_open()
         if max_bytes < 0:
             raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
         self._check_in_range(offset)
         if offset == self.log_end_offset:
-            return b""
+            return None
         first = segment_for_offset(self.base_offsets, offset)
         for segment in self.segments[first:]:
-            data = segment.read(offset, max_bytes, max_offset)
-            if data:
-                return data
-            if segment.find_batch(offset) is not None:
-                return b""  # the next batch is at or beyond max_offset
-        return b""
+            span = segment.read_span(offset, max_bytes, max_offset)
+            if span is None:
+                continue  # nothing at or after `offset` here (a gap): the next segment
+            start, end = span
+            return (segment, start, end) if end > start else None
+        return None
 
     def iter_batch_headers(self, from_offset: int = 0) -> Iterator[BatchHeader]:
         """Headers of every batch holding offsets >= `from_offset`, in order."""
@@ -332,6 +377,7 @@ class PartitionLog:
     def update_config(self, config: LogConfig) -> None:
         """Use `config` from now on; index sizes apply to segments created later."""
         self.config = config
+        self._log_append_time = config.log_append_time
 
     # --- truncation and deletion ---------------------------------------------------------
 
@@ -452,11 +498,17 @@ class PartitionLog:
 
     # --- flush ---------------------------------------------------------------------------
 
+    @property
+    def unflushed_batches(self) -> int:
+        """Batches appended since the last flush() took its snapshot."""
+        return self._appended_batches - self._flushed_batches
+
     def needs_flush(self, now_ms: int) -> bool:
         """Whether flush.messages or flush.ms asks for an fsync now."""
-        if self.unflushed_batches == 0:
+        unflushed = self._appended_batches - self._flushed_batches
+        if unflushed <= 0:
             return False
-        if self.unflushed_batches >= self.config.flush_messages:
+        if unflushed >= self.config.flush_messages:
             return True
         return now_ms - self.first_unflushed_ms >= self.config.flush_ms
 
@@ -468,11 +520,22 @@ class PartitionLog:
         """
         self._check_open()
         with self._flush_lock:
-            flushed_to = self.log_end_offset
+            # Snapshot the count before the log end: append() bumps the count after the
+            # log end, so a batch between the two is inside flushed_to (it was written
+            # before the log end moved) and counted unflushed: one fsync too many at
+            # worst, never one too few.
+            appended = self._appended_batches
+            active = self.segments[-1]
+            flushed_to = active.next_offset
             pending, self.unflushed_segments = self.unflushed_segments, []
-            self.unflushed_batches = 0
+            # The active segment holds unsynced bytes when anything was appended since
+            # the last flush or the log end passed the recovery point (a truncation
+            # lowered it, or an append slipped in between the two reads above).
+            if ((appended != self._flushed_batches or flushed_to > self.recovery_point)
+                    and active not in pending):
+                pending.append(active)
+            self._flushed_batches = max(self._flushed_batches, appended)
             directory_dirty, self.directory_dirty = self.directory_dirty, False
-            active = self.active_segment
         for segment in pending:
             # A segment rolled meanwhile is queued again by roll(), indexes and all.
             segment.flush(indexes=segment is not active)

@@ -53,6 +53,9 @@ class LogSegment:
         self.fd = os.open(self.log_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         self.offset_index: OffsetIndex
         self.time_index: TimeIndex
+        # Either index holds its maximum entry count (the log rolls). A plain attribute
+        # read on every append; _note_index_sizes() refreshes it whenever entries change.
+        self.indexes_full = False
         self.size_bytes = 0
         # Offset after the last stored batch (base_offset while empty).
         self.next_offset = base_offset
@@ -131,6 +134,7 @@ class LogSegment:
         self.time_index = TimeIndex.load(
             segment_path(self.directory, self.base_offset, TIME_INDEX_SUFFIX + self.file_suffix),
             self.base_offset, self.index_size_bytes_max)
+        self._note_index_sizes()
         file_size = os.fstat(self.fd).st_size
         indexed_offset, indexed_position = self.offset_index.last_entry()
         if len(self.offset_index.file):
@@ -164,11 +168,14 @@ class LogSegment:
 
     # --- writing -------------------------------------------------------------------------
 
-    def append(
-        self, buffers: Sequence[bytes | bytearray | memoryview], *, base_offset: int,
-        last_offset: int, max_timestamp: int, size_bytes: int, index_interval_bytes: int,
-    ) -> None:
-        """Write one batch given as `buffers` whose final offsets are given."""
+    def append(self, buffers: Sequence[bytes | bytearray | memoryview], base_offset: int,
+               last_offset: int, max_timestamp: int, size_bytes: int,
+               index_interval_bytes: int) -> None:
+        """Write one batch given as `buffers` whose final offsets are given.
+
+        The hot path of the log (positional arguments, bookkeeping inlined): one
+        writev, then a few attribute updates; index entries only go to memory.
+        """
         assert base_offset >= self.next_offset, "offsets must increase"
         position = self.size_bytes
         try:
@@ -180,7 +187,29 @@ class LogSegment:
         except OSError:
             os.ftruncate(self.fd, position)  # never leave half a batch behind a live segment
             raise
-        self._account(last_offset, max_timestamp, size_bytes, position, index_interval_bytes)
+        # _account() inlined.
+        self.next_offset = last_offset + 1
+        if max_timestamp > self.max_timestamp:
+            self.max_timestamp = max_timestamp
+            self.offset_of_max_timestamp = last_offset
+        if position == 0:
+            self.first_batch_timestamp = max_timestamp
+        if self.bytes_since_last_index_entry > index_interval_bytes:
+            # OffsetIndex.append and TimeIndex.maybe_append inlined: entries go to the
+            # in-memory lists and reach the file at flush, roll or close.
+            offsets = self.offset_index.file
+            offsets.keys.append(last_offset - self.base_offset)
+            offsets.values.append(position)
+            times = self.time_index.file
+            if (not times.keys or self.max_timestamp > times.keys[-1]) and len(
+                    times.keys) < times.entries_max:
+                times.keys.append(self.max_timestamp)
+                times.values.append(self.offset_of_max_timestamp - self.base_offset)
+            if len(offsets.keys) >= offsets.entries_max or len(times.keys) >= times.entries_max:
+                self.indexes_full = True
+            self.bytes_since_last_index_entry = size_bytes
+        else:
+            self.bytes_since_last_index_entry += size_bytes
         self.size_bytes = position + size_bytes
 
     def _account(self, last_offset: int, max_timestamp: int, size_bytes: int, position: int,
@@ -193,6 +222,7 @@ class LogSegment:
             self.offset_index.append(last_offset, position)
             self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
             self.bytes_since_last_index_entry = 0
+            self._note_index_sizes()
         self.bytes_since_last_index_entry += size_bytes
 
     def _note_batch(self, last_offset: int, max_timestamp: int) -> None:
@@ -205,10 +235,10 @@ class LogSegment:
         """The segment stops being active: index its final max timestamp (retention reads it)."""
         if self.max_timestamp != NO_TIMESTAMP:
             self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
+            self._note_index_sizes()
 
-    @property
-    def indexes_full(self) -> bool:
-        return self.offset_index.file.is_full or self.time_index.file.is_full
+    def _note_index_sizes(self) -> None:
+        self.indexes_full = self.offset_index.file.is_full or self.time_index.file.is_full
 
     # --- reading -------------------------------------------------------------------------
 
@@ -227,12 +257,22 @@ class LogSegment:
         """Whole batches from the one holding `offset`: at least one batch if any is
         allowed, none whose last offset is >= max_offset, no more than max_bytes after
         the first. One pread; batch boundaries come from the index, not a scan."""
+        span = self.read_span(offset, max_bytes, max_offset)
+        if span is None or span[0] == span[1]:
+            return b""
+        position, end = span
+        return os.pread(self.fd, end - position, position)
+
+    def read_span(self, offset: int, max_bytes: int,
+                  max_offset: int | None) -> tuple[int, int] | None:
+        """(start, end) file positions of what read() returns; None when no batch
+        here holds `offset` or later, an empty span when max_offset stops the read."""
         found = self.find_batch(offset)
         if found is None:
-            return b""
+            return None
         position, first = found
         if max_offset is not None and first.last_offset >= max_offset:
-            return b""
+            return position, position
         limit = self.size_bytes
         if max_offset is not None and max_offset < self.next_offset:
             stop = self.find_batch(max_offset, self.offset_index.lookup(max_offset)[1])
@@ -241,7 +281,7 @@ class LogSegment:
         wanted_end = min(limit, position + max(max_bytes, first.size))
         end = wanted_end if wanted_end == limit else self._batch_boundary_at_or_before(
             wanted_end, position + first.size)
-        return os.pread(self.fd, end - position, position)
+        return position, end
 
     def _batch_boundary_at_or_before(self, position: int, lowest: int) -> int:
         """The largest batch boundary <= `position` (and >= `lowest`, itself one)."""
@@ -286,6 +326,7 @@ class LogSegment:
         os.ftruncate(self.fd, position)
         self.offset_index.truncate_to_position(position)
         self.time_index.truncate_to_offset(header.base_offset)
+        self._note_index_sizes()
         self.size_bytes = position
         self._rescan()
         return True

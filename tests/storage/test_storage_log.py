@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -11,17 +12,21 @@ from hypothesis import strategies as st
 from storage_helpers import make_batch, read_all_records, reopen, small_config
 
 from flowlog.protocol.record_batch import (
+    CRC_AT,
     CorruptBatchError,
     InvalidBatchError,
     iter_batch_spans,
     parse_header,
+    validate_batch,
 )
+from flowlog.storage import segment as segment_module
 from flowlog.storage.checkpoint import CLEAN_SHUTDOWN_MARKER
 from flowlog.storage.errors import (
     InvalidAppendOffsetError,
     LogClosedError,
     OffsetOutOfRangeError,
     RecordBatchTooLargeError,
+    SliceTruncatedError,
 )
 from flowlog.storage.log import PartitionLog
 
@@ -71,6 +76,50 @@ def test_read_edges(tmp_path: Path) -> None:
     assert len(log.read(0, 1 << 20, max_offset=30)) == 10 * batch_size
     with pytest.raises(ValueError):
         log.read(0, -1)
+
+
+def test_a_file_slice_is_sent_with_sendfile_and_outlives_its_segment(tmp_path: Path) -> None:
+    log = open_log(tmp_path, **{"segment.bytes": "1000"})
+    append_many(log, 40)
+    expected = bytes(log.read(0, 1 << 20))
+    file_slice = log.read_slice(0, 1 << 20)
+    assert file_slice is not None and len(file_slice) == len(expected)
+    assert log.read_slice(log.log_end_offset, 100) is None
+    log.delete_records_before(log.segments[2].base_offset)  # deletes the slice's segment
+    assert not (log.directory / f"{0:020d}.log").exists()
+    sender, receiver = socket.socketpair()
+    with sender, receiver, file_slice:
+        sender.setblocking(False)
+        received = bytearray()
+        sent = 0
+        while sent < len(file_slice):
+            try:
+                sent += file_slice.send(sender.fileno(), sent)
+            except BlockingIOError:
+                received += receiver.recv(1 << 16)  # a full socket: drain, as trio would wait
+        while len(received) < len(expected):
+            received += receiver.recv(1 << 16)
+        assert bytes(received) == expected
+        assert file_slice.send(sender.fileno(), sent) == 0
+    assert file_slice.fd == -1
+
+
+def test_a_truncated_file_slice_says_so(tmp_path: Path) -> None:
+    log = open_log(tmp_path, **{"segment.bytes": "100000"})
+    append_many(log, 10)
+    file_slice = log.read_slice(0, 1 << 20)
+    assert file_slice is not None
+    log.truncate_to(15)  # the slice promised bytes that are gone now
+    sender, receiver = socket.socketpair()
+    with sender, receiver, file_slice:
+        with pytest.raises(SliceTruncatedError):
+            file_slice.read()
+        sent = 0
+        with pytest.raises(SliceTruncatedError):
+            while True:
+                sent += file_slice.send(sender.fileno(), sent)
+                receiver.recv(1 << 20)
+        assert sent == log.size_bytes
 
 
 def test_reads_stay_within_one_segment_and_cross_to_the_next(tmp_path: Path) -> None:
@@ -274,6 +323,84 @@ def test_flush_policy(tmp_path: Path) -> None:
     assert not never.needs_flush(10**12)
 
 
+def test_a_validated_header_skips_the_crc_but_must_match_the_batch(tmp_path: Path) -> None:
+    log = open_log(tmp_path)
+    batch = make_batch(3)
+    header = validate_batch(batch)
+    assert log.append(batch, leader_epoch=0, now_ms=0, validated_header=header).last_offset == 2
+    other = make_batch(3, value_size=11)
+    with pytest.raises(InvalidBatchError, match="validated_header"):
+        log.append(other, leader_epoch=0, now_ms=0, validated_header=header)  # size differs
+    same_size = bytearray(batch)
+    same_size[-1] ^= 0xFF
+    same_size[CRC_AT] ^= 0xFF  # a different stored CRC: not the batch the header came from
+    with pytest.raises(InvalidBatchError, match="validated_header"):
+        log.append(same_size, leader_epoch=0, now_ms=0, validated_header=header)
+    assert log.log_end_offset == 3
+
+
+def test_flush_fsyncs_exactly_the_segments_with_unsynced_batches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fsynced: list[int] = []
+    monkeypatch.setattr(segment_module.os, "fsync", fsynced.append)
+    log = open_log(tmp_path, **{"segment.bytes": "1000"})
+
+    def synced_segment_files() -> list[int]:
+        """fsyncs of segment .log files (not directories, checkpoints or indexes) so far."""
+        fds = {segment.fd for segment in log.segments}
+        found = [fd for fd in fsynced if fd in fds]
+        fsynced.clear()
+        return found
+
+    log.flush()
+    assert synced_segment_files() == []  # nothing appended
+    append_many(log, 1)
+    assert log.unflushed_batches == 1
+    log.flush()
+    assert synced_segment_files() == [log.active_segment.fd] and log.recovery_point == 3
+    assert log.unflushed_batches == 0 and not log.needs_flush(10**12)
+    log.flush()
+    assert synced_segment_files() == []
+    append_many(log, 12)  # rolls: the closed segments are fsynced, indexes too
+    closed = {s.fd for s in log.segments[:-1] if s.next_offset > 3}
+    log.flush()
+    assert set(synced_segment_files()) == closed | {log.active_segment.fd}
+    assert log.recovery_point == log.log_end_offset
+    # flush() read the count just before append() bumped it (a worker thread can):
+    # the batch below the log end is still fsynced, and counted unflushed.
+    append_many(log, 1)
+    log._appended_batches -= 1
+    log.flush()
+    log._appended_batches += 1
+    assert synced_segment_files() == [log.active_segment.fd]
+    assert log.recovery_point == log.log_end_offset
+    assert log.unflushed_batches == 1  # one fsync too many later, never one too few
+    # A truncation lowers the recovery point; the next flush covers the new tail.
+    log.flush()
+    log.truncate_to(log.log_end_offset - 3)
+    append_many(log, 1)
+    synced_segment_files()
+    log.flush()
+    assert synced_segment_files() == [log.active_segment.fd]
+
+
+def test_a_full_index_is_noticed_after_reopen_and_truncation(tmp_path: Path) -> None:
+    log = open_log(tmp_path, **{"segment.index.bytes": "16", "index.interval.bytes": "0",
+                                "segment.bytes": "100000"})
+    append_many(log, 2)
+    assert log.active_segment.indexes_full  # one 12-byte time entry fills 16 bytes
+    log.close()
+    log = PartitionLog.open(log.directory, log.config, now_ms=0)
+    assert log.active_segment.indexes_full and len(log.segments) == 1
+    append_many(log, 1)
+    assert len(log.segments) == 2 and not log.active_segment.indexes_full
+    log.truncate_to(6)
+    log.truncate_to(4)  # the second batch and its index entries go
+    assert len(log.segments) == 1 and not log.active_segment.indexes_full
+    append_many(log, 1)
+    assert len(log.segments) == 1 and log.active_segment.indexes_full
+
+
 def test_clean_shutdown_marker_lifecycle(tmp_path: Path) -> None:
     log = open_log(tmp_path)
     append_many(log, 3)
@@ -338,6 +465,12 @@ def test_read_matches_a_reference_walk(value_sizes: list[int], data: st.DataObje
                     break
                 expected += batch
         assert bytes(log.read(offset, max_bytes, max_offset=max_offset)) == expected
+        file_slice = log.read_slice(offset, max_bytes, max_offset=max_offset)
+        if file_slice is None:
+            assert expected == b""
+        else:
+            with file_slice:
+                assert file_slice.read() == expected
         log.close()
     finally:
         shutil.rmtree(directory, ignore_errors=True)
