@@ -13,6 +13,7 @@ import trio
 from flowlog.broker.cluster import ClusterMetadata
 from flowlog.broker.config import BrokerConfig
 from flowlog.broker.connection import Dispatcher, Handler
+from flowlog.broker.coordinator import GroupCoordinator
 from flowlog.broker.data_dir_lock import DataDirLock
 from flowlog.broker.handlers import (
     admin_configs,
@@ -21,8 +22,11 @@ from flowlog.broker.handlers import (
     cluster,
     delete_records,
     fetch,
+    group_admin,
+    groups,
     list_offsets,
     metadata,
+    offsets,
     produce,
     producer_ids,
 )
@@ -50,6 +54,7 @@ class Broker:
         self._lock = DataDirLock(config.data_dir)
         self.replicas = ReplicaManager(config.data_dir, self.clock_ms)
         self.metadata = ClusterMetadata(config, self.replicas)
+        self.coordinator = GroupCoordinator(config, self.metadata, self.replicas, self.clock_ms)
         self.bound_port: int | None = None
         self.dispatcher = Dispatcher(
             handlers=self._handlers(),
@@ -65,6 +70,15 @@ class Broker:
             1: fetch.handle_fetch,
             2: list_offsets.handle_list_offsets,
             3: metadata.handle_metadata,
+            8: offsets.handle_offset_commit,
+            9: offsets.handle_offset_fetch,
+            10: group_admin.handle_find_coordinator,
+            11: groups.handle_join_group,
+            12: groups.handle_heartbeat,
+            13: groups.handle_leave_group,
+            14: groups.handle_sync_group,
+            15: group_admin.handle_describe_groups,
+            16: group_admin.handle_list_groups,
             18: api_versions.handle_api_versions,
             19: admin_topics.handle_create_topics,
             20: admin_topics.handle_delete_topics,
@@ -73,7 +87,9 @@ class Broker:
             32: admin_configs.handle_describe_configs,
             33: admin_configs.handle_alter_configs,
             37: admin_topics.handle_create_partitions,
+            42: group_admin.handle_delete_groups,
             44: admin_configs.handle_incremental_alter_configs,
+            47: offsets.handle_offset_delete,
             60: cluster.handle_describe_cluster,
         }
         return {key: functools.partial(handler, self) for key, handler in table.items()}
@@ -121,10 +137,13 @@ class Broker:
             )
             self.bound_port = listeners[0].socket.getsockname()[1]
             await self.metadata.register_self(self.config.advertised.host, int(self.bootstrap.rsplit(":", 1)[1]))
+            # Groups are loaded before the first client is served.
+            await self.coordinator.open()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(trio.serve_listeners, self._serve_connection, listeners)
                 nursery.start_soon(self._flush_loop)
                 nursery.start_soon(self._retention_loop)
+                nursery.start_soon(self.coordinator.run_timers)
                 log.info("flowlog broker %d ready on %s", self.config.node_id, self.bootstrap)
                 task_status.started(self)
         finally:

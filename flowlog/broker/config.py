@@ -99,6 +99,32 @@ BROKER_KEYS: dict[str, tuple[str, Callable[[str], Any], str]] = {
         _to_int(0),
         "How long a new group waits for more members before its first rebalance.",
     ),
+    "group.min.session.timeout.ms": (
+        "group_min_session_timeout_ms",
+        _to_int(1),
+        "Smallest session timeout a group member may ask for.",
+    ),
+    "group.max.session.timeout.ms": (
+        "group_max_session_timeout_ms",
+        _to_int(1),
+        "Largest session timeout a group member may ask for.",
+    ),
+    "group.max.size": ("group_max_size", _to_int(1), "Most members (joined or pending) a group may have."),
+    "offsets.topic.num.partitions": (
+        "offsets_topic_num_partitions",
+        _to_int(1),
+        "Partitions of __consumer_offsets when it is created (an existing topic keeps its count).",
+    ),
+    "offsets.retention.check.interval.ms": (
+        "offsets_retention_check_interval_ms",
+        _to_int(1),
+        "How often expired committed offsets are looked for.",
+    ),
+    "offset.metadata.max.bytes": (
+        "offset_metadata_max_bytes",
+        _to_int(0),
+        "Largest metadata string an offset commit may carry.",
+    ),
     "transactional.id.expiration.ms": (
         "transactional_id_expiration_ms",
         _to_int(1),
@@ -149,6 +175,13 @@ class BrokerConfig:
     retention_check_interval_ms: int = 300_000
     offsets_retention_minutes: int = 10_080
     group_initial_rebalance_delay_ms: int = 3_000
+    group_min_session_timeout_ms: int = 6_000
+    group_max_session_timeout_ms: int = 1_800_000
+    group_max_size: int = 1_000
+    # Kafka's default is 50; 8 keeps small brokers (and tests) light. See docs/consumer-groups.md.
+    offsets_topic_num_partitions: int = 8
+    offsets_retention_check_interval_ms: int = 600_000
+    offset_metadata_max_bytes: int = 4_096
     transactional_id_expiration_ms: int = 604_800_000
     # Topic-config defaults (Kafka names, e.g. "segment.bytes") set by log.* keys.
     topic_defaults: Mapping[str, str] = attrs.field(factory=dict)

@@ -16,9 +16,9 @@ from typing import Final
 import attrs
 
 from flowlog.broker import group_records as records
-from flowlog.broker.group_state import (
+from flowlog.broker.group_state import Group
+from flowlog.broker.group_types import (
     Effect,
-    Group,
     GroupConfig,
     GroupState,
     JoinRequest,

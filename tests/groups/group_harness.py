@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Sequence
 
 from flowlog.broker.group_core import GroupManager
-from flowlog.broker.group_state import (
+from flowlog.broker.group_types import (
     Effect,
     GroupConfig,
     JoinRequest,

@@ -13,16 +13,14 @@ from group_harness import (
     join_request,
 )
 
-from flowlog.broker.group_state import (
-    ALLOWED,
-    Group,
+from flowlog.broker.group_state import ALLOWED, Group, render_transition_table
+from flowlog.broker.group_types import (
     GroupConfig,
     GroupState,
     JoinResponse,
     MemberIdentity,
     Protocol,
     SyncRequest,
-    render_transition_table,
 )
 from flowlog.protocol.errors import ErrorCode
 

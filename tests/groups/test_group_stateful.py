@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from flowlog.broker.group_core import OffsetCommit
-from flowlog.broker.group_state import GroupConfig, GroupState, JoinResponse, SyncRequest
+from flowlog.broker.group_types import GroupConfig, GroupState, JoinResponse, SyncRequest
 from flowlog.protocol.errors import ErrorCode
 from flowlog.protocol.group_protocol import (
     Assignment,
@@ -182,7 +182,7 @@ class GroupMachine(RuleBasedStateMachine):
         client = self.clients[index]
         if not client.member_id or client.busy:
             return
-        from flowlog.broker.group_state import MemberIdentity
+        from flowlog.broker.group_types import MemberIdentity
 
         identity = MemberIdentity(client.member_id, client.instance_id)
         _, _, effects = self.harness.manager.leave(GROUP, [identity], self.harness.now_ms)

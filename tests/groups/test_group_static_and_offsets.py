@@ -13,7 +13,7 @@ from flowlog.broker.group_core import (
     java_string_hash,
     partition_for,
 )
-from flowlog.broker.group_state import GroupConfig, GroupState, MemberIdentity, SyncRequest
+from flowlog.broker.group_types import GroupConfig, GroupState, MemberIdentity, SyncRequest
 from flowlog.protocol.errors import ErrorCode
 
 
@@ -79,7 +79,7 @@ def test_static_member_with_new_protocol_triggers_rebalance() -> None:
 
     harness.join(join_request(instance_id="b", protocols=(*consumer_protocols("t"),)))
     assert group(harness).state is GroupState.STABLE
-    from flowlog.broker.group_state import Protocol
+    from flowlog.broker.group_types import Protocol
 
     harness.join(join_request(instance_id="b", protocols=(Protocol("other", b""),)))
     # "other" is not supported by a: refused, no rebalance.

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flowlog.broker.connection import RequestContext
+from flowlog.broker.group_records import OFFSETS_TOPIC
 from flowlog.protocol.compression import Compression
 from flowlog.protocol.errors import ErrorCode
 from flowlog.protocol.messages.produce import ProduceResponse
@@ -74,6 +75,11 @@ async def handle_produce(broker: Broker, context: RequestContext, request: Any) 
             if request.transactional_id is not None:
                 partitions.append(_error(index, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
                                          "transactions are not supported yet"))
+                continue
+            if topic_data.name == OFFSETS_TOPIC:
+                # Only the group coordinator writes there (Kafka refuses it too).
+                partitions.append(_error(index, ErrorCode.INVALID_TOPIC_EXCEPTION,
+                                         f"cannot append to internal topic {OFFSETS_TOPIC}"))
                 continue
             partition = await broker.partition_for_produce(topic_data.name, index)
             if partition is None:

@@ -1,0 +1,139 @@
+"""__consumer_offsets: the compacted topic that makes group state survive a restart.
+
+The coordinator appends each Persist effect as record batches through the
+normal Partition.append path (so a write is in the page cache before its
+response goes out) and, at start, replays every partition in log order into
+a fresh GroupManager. Record keys and values are group_records' format.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+
+from flowlog.broker import group_records
+from flowlog.broker.cluster import ClusterMetadata
+from flowlog.broker.group_core import GroupManager, partition_for
+from flowlog.broker.group_types import Persist
+from flowlog.broker.replica_manager import ReplicaManager
+from flowlog.controller.controller_api import NewTopic
+from flowlog.protocol.errors import ErrorCode
+from flowlog.protocol.record_batch import InvalidBatchError, iter_batch_spans, parse_header
+from flowlog.protocol.records import Record, build_batch, decode_batch
+from flowlog.storage.log import PartitionLog
+
+log = logging.getLogger(__name__)
+
+OFFSETS_TOPIC = group_records.OFFSETS_TOPIC
+# Kafka's offsets.topic.segment.bytes default: fewer, larger segments for a busy topic.
+OFFSETS_TOPIC_CONFIGS = {"cleanup.policy": "compact", "segment.bytes": str(100 * 1024 * 1024)}
+# Records per appended batch: keeps a DeleteGroups of a huge group under max.message.bytes.
+RECORDS_PER_BATCH_MAX = 1_000
+# Bytes read per step while replaying.
+REPLAY_READ_BYTES = 1024 * 1024
+
+
+class OffsetsTopicError(RuntimeError):
+    """__consumer_offsets could not be created."""
+
+
+class OffsetsLog:
+    def __init__(
+        self,
+        metadata: ClusterMetadata,
+        replicas: ReplicaManager,
+        partitions_when_created: int,
+    ) -> None:
+        self._metadata = metadata
+        self._replicas = replicas
+        self.partition_count = partitions_when_created
+
+    async def ensure_topic(self) -> None:
+        """Create the topic if missing; an existing one keeps its partition count."""
+        topic = self._metadata.state.topic_by_name(OFFSETS_TOPIC)
+        if topic is None:
+            (result,) = await self._metadata.create_topics([
+                NewTopic(
+                    name=OFFSETS_TOPIC,
+                    num_partitions=self.partition_count,
+                    configs=OFFSETS_TOPIC_CONFIGS,
+                )
+            ])
+            if result.error_code != ErrorCode.NONE:
+                raise OffsetsTopicError(
+                    f"cannot create {OFFSETS_TOPIC}: {result.error_code.name} "
+                    f"{result.error_message or ''}"
+                )
+            log.info("created %s with %d partitions", OFFSETS_TOPIC, self.partition_count)
+            return
+        self.partition_count = len(self._metadata.state.partitions(topic.topic_id))
+
+    def partition_of(self, group_id: str) -> int:
+        return partition_for(group_id, self.partition_count)
+
+    def append(self, persist: Persist, now_ms: int) -> bool:
+        """Append the effect's records to the group's partition; False if that failed."""
+        partition = self._replicas.get(OFFSETS_TOPIC, self.partition_of(persist.group_id))
+        if partition is None:
+            log.error("%s partition of group %r is not here", OFFSETS_TOPIC, persist.group_id)
+            return False
+        for chunk in _chunks(persist.records, RECORDS_PER_BATCH_MAX):
+            batch = build_batch([
+                Record(offset=position, timestamp=now_ms, key=record.key, value=record.value)
+                for position, record in enumerate(chunk)
+            ])
+            outcome = partition.append(batch, now_ms)
+            if outcome.error != ErrorCode.NONE:
+                log.error(
+                    "appending group %r to %s-%d failed: %s %s",
+                    persist.group_id, OFFSETS_TOPIC, partition.index,
+                    outcome.error.name, outcome.message or "",
+                )
+                return False
+        return True
+
+    def replay_into(self, manager: GroupManager, now_ms: int) -> int:
+        """Feed every partition, in log order, to `manager`; returns the records read."""
+        count = 0
+        for index in range(self.partition_count):
+            partition = self._replicas.get(OFFSETS_TOPIC, index)
+            if partition is None:
+                continue
+            for record in _records(partition.log, f"{OFFSETS_TOPIC}-{index}"):
+                if record.key is None:
+                    continue
+                try:
+                    manager.replay(record.key, record.value, now_ms)
+                except group_records.CorruptGroupRecord as error:
+                    log.warning("skipping a bad record at %s-%d offset %d: %s",
+                                OFFSETS_TOPIC, index, record.offset, error)
+                count += 1
+        return count
+
+
+def _chunks(items: Sequence[group_records.Record], size: int) -> Iterator[Sequence[group_records.Record]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _records(partition_log: PartitionLog, name: str) -> Iterator[Record]:
+    """Every record from the log start to the end, batch by batch."""
+    offset = partition_log.log_start_offset
+    end = partition_log.log_end_offset
+    while offset < end:
+        data = partition_log.read(offset, REPLAY_READ_BYTES)
+        spans = iter_batch_spans(data)
+        if not spans:
+            log.warning("%s: no whole batch at offset %d; replay stops there", name, offset)
+            return
+        for start, size in spans:
+            # Offsets come from the header: a batch whose records do not decode is skipped.
+            header = parse_header(data, start)
+            offset = max(header.base_offset + header.last_offset_delta + 1, offset + 1)
+            try:
+                _, records = decode_batch(data[start:start + size])
+            except InvalidBatchError as error:
+                log.warning("%s: skipping a bad batch at offset %d: %s",
+                            name, header.base_offset, error)
+                continue
+            yield from records
