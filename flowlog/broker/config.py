@@ -247,13 +247,3 @@ class BrokerConfig:
             **values,
         )
 
-
-def parse_key_values(pairs: list[str]) -> dict[str, str]:
-    """`KEY=VALUE` strings from the command line to a dict; a clear error otherwise."""
-    parsed: dict[str, str] = {}
-    for pair in pairs:
-        key, separator, value = pair.partition("=")
-        if not separator or not key.strip():
-            raise BrokerConfigError(f"--config takes KEY=VALUE, got {pair!r}")
-        parsed[key.strip()] = value.strip()
-    return parsed

@@ -10,9 +10,9 @@ import sys
 import trio
 
 from flowlog.broker.broker import Broker
-from flowlog.broker.config import BrokerConfig, BrokerConfigError, parse_key_values
+from flowlog.broker.config import BrokerConfig, BrokerConfigError
 from flowlog.broker.data_dir_lock import DataDirInUseError
-from flowlog.cli.common import EXIT_FAILED, EXIT_USAGE, sole_cause
+from flowlog.cli.common import EXIT_FAILED, EXIT_USAGE, UsageError, parse_pairs, sole_cause
 
 log = logging.getLogger("flowlog.broker")
 
@@ -58,9 +58,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = BrokerConfig.from_settings(
             data_dir=args.data_dir, listen=args.listen, advertise=args.advertise,
-            node_id=args.node_id, settings=parse_key_values(args.config),
+            node_id=args.node_id, settings=parse_pairs(args.config, "--config"),
         )
-    except BrokerConfigError as error:
+    except (BrokerConfigError, UsageError) as error:
         print(f"flowlog broker: {error}", file=sys.stderr)
         return EXIT_USAGE
     try:

@@ -109,53 +109,52 @@ def _by_topic(fetched: list[FetchedOffset]) -> dict[str, list[FetchedOffset]]:
     return grouped
 
 
+def _fetched_topics(
+    offsets: list[FetchedOffset], topic_class: Any, partition_class: Any
+) -> list[object]:
+    """OffsetFetch topics in the struct classes of the version (v8 renamed them)."""
+    return [
+        topic_class(
+            name=topic,
+            partitions=[
+                partition_class(
+                    partition_index=offset.partition,
+                    committed_offset=offset.offset,
+                    committed_leader_epoch=offset.leader_epoch,
+                    metadata=offset.metadata,
+                    error_code=offset.error_code,
+                )
+                for offset in by_partition
+            ],
+        )
+        for topic, by_partition in _by_topic(offsets).items()
+    ]
+
+
 async def handle_offset_fetch(broker: Broker, context: RequestContext, request: Any) -> object:
     coordinator = broker.coordinator
     if context.header.api_version < FETCH_GROUPS_BATCH_VERSION:
-        grouped = _by_topic(coordinator.fetch_offsets(request.group_id, _wanted(request.topics)))
         return OffsetFetchResponse(
             throttle_time_ms=0,
             error_code=ErrorCode.NONE,
-            topics=[
-                OffsetFetchResponse.OffsetFetchResponseTopic(
-                    name=topic,
-                    partitions=[
-                        OffsetFetchResponse.OffsetFetchResponsePartition(
-                            partition_index=offset.partition,
-                            committed_offset=offset.offset,
-                            committed_leader_epoch=offset.leader_epoch,
-                            metadata=offset.metadata,
-                            error_code=offset.error_code,
-                        )
-                        for offset in offsets
-                    ],
-                )
-                for topic, offsets in grouped.items()
-            ],
+            topics=_fetched_topics(
+                coordinator.fetch_offsets(request.group_id, _wanted(request.topics)),
+                OffsetFetchResponse.OffsetFetchResponseTopic,
+                OffsetFetchResponse.OffsetFetchResponsePartition,
+            ),
         )
-    groups = []
-    for group in request.groups:
-        grouped = _by_topic(coordinator.fetch_offsets(group.group_id, _wanted(group.topics)))
-        groups.append(OffsetFetchResponse.OffsetFetchResponseGroup(
+    groups = [
+        OffsetFetchResponse.OffsetFetchResponseGroup(
             group_id=group.group_id,
             error_code=ErrorCode.NONE,
-            topics=[
-                OffsetFetchResponse.OffsetFetchResponseTopics(
-                    name=topic,
-                    partitions=[
-                        OffsetFetchResponse.OffsetFetchResponsePartitions(
-                            partition_index=offset.partition,
-                            committed_offset=offset.offset,
-                            committed_leader_epoch=offset.leader_epoch,
-                            metadata=offset.metadata,
-                            error_code=offset.error_code,
-                        )
-                        for offset in offsets
-                    ],
-                )
-                for topic, offsets in grouped.items()
-            ],
-        ))
+            topics=_fetched_topics(
+                coordinator.fetch_offsets(group.group_id, _wanted(group.topics)),
+                OffsetFetchResponse.OffsetFetchResponseTopics,
+                OffsetFetchResponse.OffsetFetchResponsePartitions,
+            ),
+        )
+        for group in request.groups
+    ]
     return OffsetFetchResponse(throttle_time_ms=0, groups=groups)
 
 
