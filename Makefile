@@ -32,7 +32,7 @@ test: setup
 	FLOWLOG_REQUIRE_KCAT=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check flowlog flowlog_streams tests bench
+	$(BIN)/ruff check flowlog flowlog_streams apps tests bench
 	$(BIN)/mypy flowlog flowlog_streams
 
 demo: $(STAMP)
