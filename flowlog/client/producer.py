@@ -6,12 +6,13 @@
         await producer.send_and_wait("events", b"other")
 
 Flow: send() picks a partition (murmur2 for keys, sticky for null keys),
-appends the record to that partition's open batch and returns a
-DeliveryHandle. The sender task seals a batch when it reaches
-batch_size_bytes, when linger_ms has passed, or on flush, then sends ready
-batches (one per partition) in one Produce request per leader, without
-waiting for earlier responses (at most max_in_flight_requests_per_connection
-requests per connection, 5 by default as Kafka requires for idempotent order).
+encodes the record once into that partition's open batch buffer and returns
+a DeliveryHandle (batch + index; a batch's records share one outcome). The
+sender task seals a batch when it reaches batch_size_bytes, when linger_ms
+has passed, or on flush, then sends ready batches (one per partition per
+request) to each leader, filling the window in one go without waiting for
+earlier responses (at most max_in_flight_requests_per_connection requests
+per connection, 5 by default as Kafka requires for idempotent order).
 
 Idempotence: InitProducerId gives (producer id, epoch); each partition's
 batches carry consecutive sequence numbers assigned when first sent and kept
@@ -54,7 +55,8 @@ from flowlog.protocol.errors import ErrorCode
 from flowlog.protocol.messages.init_producer_id import InitProducerIdRequest
 from flowlog.protocol.messages.produce import ProduceRequest
 from flowlog.protocol.murmur2 import partition_for_key
-from flowlog.protocol.records import Record, build_batch
+from flowlog.protocol.records import encode_record_into, seal_batch
+from flowlog.protocol.varint import INT64_MAX, INT64_MIN
 
 PRODUCE_KEY: Final = 0
 INIT_PRODUCER_ID_KEY: Final = 22
@@ -69,57 +71,71 @@ Headers = Mapping[str, bytes | None] | Iterable[tuple[str, bytes | None]] | None
 
 
 class DeliveryHandle:
-    """The outcome of one send(): `await handle.wait()` (or `await handle`) -> RecordMetadata."""
+    """The outcome of one send(): `await handle.wait()` (or `await handle`) -> RecordMetadata.
 
-    __slots__ = ("topic", "partition", "timestamp", "_event", "_metadata", "_error")
+    Cheap by design (one is made per record): it points at its batch, which
+    holds the one outcome every record of the batch shares, and at its index
+    in that batch; the RecordMetadata is made when asked for.
+    """
 
-    def __init__(self, topic: str, partition: int, timestamp: int) -> None:
-        self.topic = topic
-        self.partition = partition
+    __slots__ = ("_batch", "_index", "timestamp")
+
+    def __init__(self, batch: _Batch, index: int, timestamp: int) -> None:
+        self._batch = batch
+        self._index = index
         self.timestamp = timestamp
-        self._event = trio.Event()
-        self._metadata: RecordMetadata | None = None
-        self._error: BaseException | None = None
+
+    @property
+    def topic(self) -> str:
+        return self._batch.tp.topic
+
+    @property
+    def partition(self) -> int:
+        return self._batch.tp.partition
 
     def done(self) -> bool:
-        return self._event.is_set()
+        return self._batch.done
 
     def result(self) -> RecordMetadata:
         """The metadata now; raises the delivery error, or RuntimeError if not done yet."""
-        if not self._event.is_set():
+        batch = self._batch
+        if not batch.done:
             raise RuntimeError("the record is not delivered yet; await wait()")
-        if self._error is not None:
-            raise self._error
-        assert self._metadata is not None
-        return self._metadata
+        if batch.error is not None:
+            raise batch.error
+        base_offset = batch.base_offset
+        return RecordMetadata(
+            batch.tp.topic,
+            batch.tp.partition,
+            base_offset + self._index if base_offset >= 0 else -1,
+            batch.log_append_time if batch.log_append_time >= 0 else self.timestamp,
+        )
 
     async def wait(self) -> RecordMetadata:
-        await self._event.wait()
+        await self._batch.event.wait()
         return self.result()
 
     def __await__(self) -> Any:
         return self.wait().__await__()
 
-    def _resolve(self, metadata: RecordMetadata) -> None:
-        self._metadata = metadata
-        self._event.set()
-
-    def _fail(self, error: BaseException) -> None:
-        self._error = error
-        self._event.set()
-
 
 class _Batch:
+    """A partition's batch: its records already encoded, and the outcome they share."""
+
     __slots__ = (
-        "tp", "records", "handles", "size_bytes", "created_at", "deadline", "base_sequence",
-        "producer_id", "producer_epoch", "payload", "attempts",
+        "tp", "buffer", "count", "base_timestamp", "max_timestamp", "created_at", "deadline",
+        "base_sequence", "producer_id", "producer_epoch", "payload", "attempts", "event",
+        "done", "error", "base_offset", "log_append_time",
     )
 
-    def __init__(self, tp: TopicPartition, now: float, delivery_timeout_s: float) -> None:
+    def __init__(
+        self, tp: TopicPartition, now: float, delivery_timeout_s: float, base_timestamp: int
+    ) -> None:
         self.tp = tp
-        self.records: list[Record] = []
-        self.handles: list[DeliveryHandle] = []
-        self.size_bytes = BATCH_OVERHEAD_BYTES
+        self.buffer = bytearray()  # the encoded records section, uncompressed
+        self.count = 0
+        self.base_timestamp = base_timestamp
+        self.max_timestamp = base_timestamp
         self.created_at = now
         self.deadline = now + delivery_timeout_s
         self.base_sequence = -1
@@ -127,12 +143,20 @@ class _Batch:
         self.producer_epoch = -1
         self.payload: bytes | None = None
         self.attempts = 0
+        self.event = trio.Event()
+        self.done = False
+        self.error: BaseException | None = None
+        self.base_offset = -1
+        self.log_append_time = -1
 
 
 class _PartitionState:
-    __slots__ = ("open", "ready", "in_flight", "failed", "retrying", "retry_after", "next_sequence")
+    __slots__ = (
+        "tp", "open", "ready", "in_flight", "failed", "retrying", "retry_after", "next_sequence",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, tp: TopicPartition) -> None:
+        self.tp = tp
         self.open: _Batch | None = None
         self.ready: deque[_Batch] = deque()
         self.in_flight: deque[_Batch] = deque()
@@ -140,6 +164,17 @@ class _PartitionState:
         self.retrying = False
         self.retry_after = 0.0
         self.next_sequence = 0
+
+
+class _TopicState:
+    """Per-topic lookups for send(): partition states and the sticky partition."""
+
+    __slots__ = ("partitions", "states", "sticky")
+
+    def __init__(self, partitions: Mapping[int, Any]) -> None:
+        self.partitions = partitions  # the cluster's mapping the sticky choice was made from
+        self.states: dict[int, _PartitionState] = {}
+        self.sticky: _PartitionState | None = None
 
 
 @attrs.define
@@ -186,7 +221,12 @@ class Producer:
             raise ConfigurationError("the only partitioner is 'murmur2' (Java's default)")
         self._rng = random.Random()
         self._partitions: dict[TopicPartition, _PartitionState] = {}
-        self._sticky: dict[str, int] = {}
+        self._topics: dict[str, _TopicState] = {}
+        self._batch_size_bytes = self.config.batch_size_bytes
+        self._buffer_memory_bytes = self.config.buffer_memory_bytes
+        self._max_request_size_bytes = self.config.max_request_size_bytes
+        self._delivery_timeout_s = self.config.delivery_timeout_ms / 1000
+        self._seal_every_record = self.config.linger_ms == 0
         self._buffered_bytes = 0
         self._buffered_records = 0
         self._buffer_lot = trio.lowlevel.ParkingLot()
@@ -282,11 +322,29 @@ class Producer:
         or raises the delivery error.
         """
         await trio.lowlevel.checkpoint_if_cancelled()
-        self._check_open()
+        try:
+            handle = self.send_nowait(
+                topic, value, key, headers=headers, partition=partition, timestamp_ms=timestamp_ms
+            )
+        except trio.WouldBlock:
+            handle = await self._send_blocking(
+                topic, value, key, headers, partition, timestamp_ms
+            )
+        await trio.lowlevel.cancel_shielded_checkpoint()
+        return handle
+
+    async def _send_blocking(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        headers: Headers,
+        partition: int | None,
+        timestamp_ms: int | None,
+    ) -> DeliveryHandle:
+        """send() once send_nowait would block: wait for metadata, then for buffer space."""
         deadline = trio.current_time() + self.config.max_block_ms / 1000
-        normalized = _normalize_headers(headers)
-        size = _record_size(key, value, normalized)
-        self._check_size(size)
+        self._check_size(_record_size(key, value, _normalize_headers(headers)))
         cluster = self.cluster
         partitions = cluster.topics.get(topic)
         if partitions is None:
@@ -297,7 +355,12 @@ class Producer:
                 raise KafkaTimeoutError(
                     f"no metadata for topic {topic!r} within max_block_ms"
                 ) from None
-        while self._buffered_bytes + size > self.config.buffer_memory_bytes:
+        while True:
+            self._check_open()
+            try:
+                return self._append(topic, partitions, value, key, headers, partition, timestamp_ms)
+            except trio.WouldBlock:
+                pass
             with trio.move_on_at(deadline) as scope:
                 await self._buffer_lot.park()
             if scope.cancelled_caught:
@@ -305,12 +368,6 @@ class Producer:
                     f"buffer_memory_bytes ({self.config.buffer_memory_bytes}) stayed full "
                     f"for max_block_ms"
                 )
-            self._check_open()
-        handle = self._append(
-            topic, partitions, value, key, normalized, partition, timestamp_ms, size
-        )
-        await trio.lowlevel.cancel_shielded_checkpoint()
-        return handle
 
     def send_nowait(
         self,
@@ -323,14 +380,12 @@ class Producer:
         timestamp_ms: int | None = None,
     ) -> DeliveryHandle:
         """send() without blocking: trio.WouldBlock if metadata is unknown or the buffer is full."""
-        self._check_open()
-        normalized = _normalize_headers(headers)
-        size = _record_size(key, value, normalized)
-        self._check_size(size)
+        if self._closed or self._fatal_error is not None:
+            self._check_open()
         partitions = self.cluster.topics.get(topic)
-        if partitions is None or self._buffered_bytes + size > self.config.buffer_memory_bytes:
+        if partitions is None:
             raise trio.WouldBlock
-        return self._append(topic, partitions, value, key, normalized, partition, timestamp_ms, size)
+        return self._append(topic, partitions, value, key, headers, partition, timestamp_ms)
 
     async def send_and_wait(
         self,
@@ -380,67 +435,123 @@ class Producer:
         partitions: Mapping[int, Any],
         value: bytes | None,
         key: bytes | None,
-        headers: tuple[tuple[str, bytes | None], ...],
+        headers: Headers,
         partition: int | None,
         timestamp_ms: int | None,
-        size: int,
     ) -> DeliveryHandle:
-        count = len(partitions)
+        """Encode the record into its partition's open batch (the hot path of send()).
+
+        Raises trio.WouldBlock, changing nothing, when buffer_memory_bytes is full.
+        """
+        topic_state = self._topics.get(topic)
+        if topic_state is None:
+            topic_state = self._topics[topic] = _TopicState(partitions)
         if partition is not None:
             if partition not in partitions:
-                raise UnknownTopicError(f"{topic} has no partition {partition} (it has {count})")
+                raise UnknownTopicError(
+                    f"{topic} has no partition {partition} (it has {len(partitions)})"
+                )
+            state = topic_state.states.get(partition) or self._partition_state(
+                topic_state, topic, partition
+            )
         elif key is not None:
-            partition = partition_for_key(key, count)
+            partition = partition_for_key(key, len(partitions))
+            state = topic_state.states.get(partition) or self._partition_state(
+                topic_state, topic, partition
+            )
         else:
-            partition = self._sticky_partition(topic, partitions)
-        tp = TopicPartition(topic, partition)
-        state = self._partitions.get(tp)
-        if state is None:
-            state = self._partitions[tp] = _PartitionState()
-        now = trio.current_time()
+            sticky = topic_state.sticky
+            if sticky is None or topic_state.partitions is not partitions:
+                sticky = self._choose_sticky(topic_state, topic, partitions)
+            state = sticky
+        normalized = _normalize_headers(headers) if headers else ()
+        if timestamp_ms is None:
+            timestamp = int(time.time() * 1000)
+        elif INT64_MIN <= timestamp_ms <= INT64_MAX:
+            timestamp = timestamp_ms
+        else:
+            raise ValueError(f"timestamp_ms {timestamp_ms} does not fit in int64")
         batch = state.open
-        if batch is not None and batch.size_bytes + size > self.config.batch_size_bytes:
-            self._seal(tp, state)
-            batch = None
+        if batch is not None:
+            buffer = batch.buffer
+            mark = len(buffer)
+            size = encode_record_into(
+                buffer, batch.count, timestamp - batch.base_timestamp, key, value, normalized
+            )
+            if (
+                mark + size + BATCH_OVERHEAD_BYTES > self._batch_size_bytes
+                or self._buffered_bytes + size > self._buffer_memory_bytes
+                or size + BATCH_OVERHEAD_BYTES > self._max_request_size_bytes
+            ):
+                del buffer[mark:]
+                if self._buffered_bytes + size > self._buffer_memory_bytes:
+                    raise trio.WouldBlock
+                self._seal(state)
+                batch = None
+            elif timestamp > batch.max_timestamp:
+                batch.max_timestamp = timestamp
         if batch is None:
-            batch = state.open = _Batch(tp, now, self.config.delivery_timeout_ms / 1000)
-        timestamp = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
-        batch.records.append(
-            Record(len(batch.records), timestamp, key, value, headers)
-        )
-        handle = DeliveryHandle(topic, partition, timestamp)
-        batch.handles.append(handle)
-        batch.size_bytes += size
+            buffer = bytearray()
+            size = encode_record_into(buffer, 0, 0, key, value, normalized)
+            self._check_size(size)
+            if self._buffered_bytes + size > self._buffer_memory_bytes:
+                raise trio.WouldBlock
+            batch = state.open = _Batch(
+                state.tp, trio.current_time(), self._delivery_timeout_s, timestamp
+            )
+            batch.buffer = buffer
+            self._wakeup.set()  # the sender must learn the new linger deadline
+        handle = DeliveryHandle(batch, batch.count, timestamp)
+        batch.count += 1
         self._buffered_bytes += size
         self._buffered_records += 1
-        if batch.size_bytes >= self.config.batch_size_bytes or self.config.linger_ms == 0:
-            self._seal(tp, state)
+        if self._seal_every_record or len(batch.buffer) + BATCH_OVERHEAD_BYTES >= (
+            self._batch_size_bytes
+        ):
+            self._seal(state)
             self._wakeup.set()
-        elif len(batch.records) == 1:
-            self._wakeup.set()  # the sender must learn the new linger deadline
         return handle
 
-    def _sticky_partition(self, topic: str, partitions: Mapping[int, Any]) -> int:
-        current = self._sticky.get(topic)
-        if current is not None and current in partitions:
+    def _partition_state(
+        self, topic_state: _TopicState, topic: str, partition: int
+    ) -> _PartitionState:
+        state = topic_state.states.get(partition)
+        if state is None:
+            tp = TopicPartition(topic, partition)
+            state = self._partitions.get(tp)
+            if state is None:
+                state = self._partitions[tp] = _PartitionState(tp)
+            topic_state.states[partition] = state
+        return state
+
+    def _choose_sticky(
+        self, topic_state: _TopicState, topic: str, partitions: Mapping[int, Any]
+    ) -> _PartitionState:
+        topic_state.partitions = partitions
+        current = topic_state.sticky
+        if current is not None and current.tp.partition in partitions:
             return current
         available = [p for p, info in partitions.items() if info.leader >= 0] or list(partitions)
-        choice = self._rng.choice(available)
-        self._sticky[topic] = choice
-        return choice
+        state = self._partition_state(topic_state, topic, self._rng.choice(available))
+        topic_state.sticky = state
+        return state
 
-    def _seal(self, tp: TopicPartition, state: _PartitionState) -> None:
+    def _seal(self, state: _PartitionState) -> None:
         batch = state.open
         if batch is None:
             return
         state.open = None
         state.ready.append(batch)
         # Sticky partitioning: null-key records move on once a batch is complete.
-        if self._sticky.get(tp.topic) == tp.partition:
+        tp = state.tp
+        topic_state = self._topics.get(tp.topic)
+        if topic_state is not None and topic_state.sticky is state:
             partitions = self.cluster.topics.get(tp.topic, {})
             if len(partitions) > 1:
                 others = [p for p in partitions if p != tp.partition]
-                self._sticky[tp.topic] = self._rng.choice(others)
+                topic_state.sticky = self._partition_state(
+                    topic_state, tp.topic, self._rng.choice(others)
+                )
 
     # ---------------------------------------------------------------- sender
 
@@ -455,7 +566,7 @@ class Producer:
     def _drain(self, now: float) -> float:
         next_wake = math.inf
         linger_s = self.config.linger_ms / 1000
-        by_node: dict[int, list[_Batch]] = {}
+        by_node: dict[int, list[_PartitionState]] = {}
         sending_blocked = self._needs_producer_id
         if sending_blocked:
             self._start_producer_id_reset()
@@ -463,7 +574,7 @@ class Producer:
             batch = state.open
             if batch is not None:
                 if self._flushing or now >= batch.created_at + linger_s:
-                    self._seal(tp, state)
+                    self._seal(state)
                 else:
                     next_wake = min(next_wake, batch.created_at + linger_s)
             next_wake = min(next_wake, self._expire(state, now))
@@ -479,9 +590,9 @@ class Producer:
                 self._start_metadata_refresh()
                 if leader is None:
                     continue
-            by_node.setdefault(leader, []).append(state.ready[0])
-        for node_id, batches in by_node.items():
-            self._send_to_node(node_id, batches, now)
+            by_node.setdefault(leader, []).append(state)
+        for node_id, states in by_node.items():
+            self._send_to_node(node_id, states, now)
         return next_wake
 
     def _expire(self, state: _PartitionState, now: float) -> float:
@@ -491,28 +602,49 @@ class Producer:
             self._fail_batch(
                 batch,
                 KafkaTimeoutError(
-                    f"{batch.tp}: {len(batch.records)} record(s) not delivered within "
+                    f"{batch.tp}: {batch.count} record(s) not delivered within "
                     f"delivery_timeout_ms ({self.config.delivery_timeout_ms})"
                 ),
             )
         return state.ready[0].deadline if state.ready else math.inf
 
-    def _send_to_node(self, node_id: int, batches: list[_Batch], now: float) -> None:
+    def _send_to_node(self, node_id: int, states: list[_PartitionState], now: float) -> None:
+        """Fill the connection: requests of one batch per partition, until no capacity or batch.
+
+        Several requests go out in one drain so the partitions' in-flight
+        windows (up to MAX_IN_FLIGHT_BATCHES_PER_PARTITION) fill up, instead
+        of one new request per response.
+        """
         connection = self.cluster._connections.get(node_id)
         if connection is None or connection.closed:
             self._start_connect(node_id)
             return
-        if not connection.has_capacity():
-            return  # a response will wake the sender
         version = connection.version_for(PRODUCE_KEY)
-        chosen: list[_Batch] = []
-        size = 0
-        for batch in batches:
-            payload = self._payload(batch)
-            if chosen and size + len(payload) > self.config.max_request_size_bytes:
-                continue
-            chosen.append(batch)
-            size += len(payload)
+        max_request_size = self.config.max_request_size_bytes
+        # Each round sends at least one batch or stops: the ready batches bound it.
+        while connection.has_capacity() and not self._needs_producer_id:
+            chosen: list[_Batch] = []
+            size = 0
+            for state in states:
+                if (
+                    not state.ready
+                    or state.retrying
+                    or len(state.in_flight) >= MAX_IN_FLIGHT_BATCHES_PER_PARTITION
+                ):
+                    continue
+                batch = state.ready[0]
+                payload = self._payload(batch)
+                if chosen and size + len(payload) > max_request_size:
+                    continue
+                chosen.append(batch)
+                size += len(payload)
+            if not chosen or not self._send_request(connection, version, chosen, now):
+                return
+
+    def _send_request(
+        self, connection: BrokerConnection, version: int, chosen: list[_Batch], now: float
+    ) -> bool:
+        """One Produce request for `chosen` (their partitions' first ready batches)."""
         topics: dict[str, list[Any]] = {}
         for batch in chosen:
             state = self._partitions[batch.tp]
@@ -538,17 +670,18 @@ class Producer:
         except KafkaError as error:
             for batch in chosen:
                 self._batch_failed(batch, error, now)
-            return
+            return False
         self._stats.requests_sent += 1
         self._stats.batches_sent += len(chosen)
         if pending is None:  # acks=0: done once written
             for batch in chosen:
                 self._partitions[batch.tp].in_flight.remove(batch)
                 self._complete(batch, -1, -1)
-            return
+            return True
         assert self._nursery is not None
         self._in_flight_requests += 1
         self._nursery.start_soon(self._await_produce, connection, pending, chosen)
+        return True
 
     def _payload(self, batch: _Batch) -> bytes:
         state = self._partitions[batch.tp]
@@ -556,11 +689,15 @@ class Producer:
             batch.base_sequence = state.next_sequence
             batch.producer_id = self._producer_id
             batch.producer_epoch = self._producer_epoch
-            state.next_sequence = (state.next_sequence + len(batch.records)) % SEQUENCE_MODULUS
+            state.next_sequence = (state.next_sequence + batch.count) % SEQUENCE_MODULUS
             batch.payload = None
         if batch.payload is None:
-            batch.payload = build_batch(
-                batch.records,
+            batch.payload = seal_batch(
+                batch.buffer,
+                batch.count,
+                last_offset_delta=batch.count - 1,
+                base_timestamp=batch.base_timestamp,
+                max_timestamp=batch.max_timestamp,
                 compression=self._compression,
                 compression_level=self.config.compression_level,
                 producer_id=batch.producer_id,
@@ -602,25 +739,27 @@ class Producer:
                 self._batch_failed(batch, error_for_code(code, result.error_message), now)
 
     def _complete(self, batch: _Batch, base_offset: int, log_append_time_ms: int) -> None:
-        topic, partition = batch.tp.topic, batch.tp.partition
-        for index, (record, handle) in enumerate(zip(batch.records, batch.handles, strict=True)):
-            offset = base_offset + index if base_offset >= 0 else -1
-            timestamp = log_append_time_ms if log_append_time_ms >= 0 else record.timestamp
-            handle._resolve(RecordMetadata(topic, partition, offset, timestamp))
-        self._stats.records_sent += len(batch.records)
+        batch.base_offset = base_offset
+        batch.log_append_time = log_append_time_ms
+        batch.done = True
+        batch.event.set()
+        self._stats.records_sent += batch.count
         self._release(batch)
 
     def _release(self, batch: _Batch) -> None:
-        self._buffered_bytes -= batch.size_bytes - BATCH_OVERHEAD_BYTES
-        self._buffered_records -= len(batch.records)
+        self._buffered_bytes -= len(batch.buffer)
+        self._buffered_records -= batch.count
+        batch.buffer = bytearray()  # handles may outlive the batch: keep only its outcome
+        batch.payload = None
         self._buffer_lot.unpark_all()
         if self._buffered_records == 0:
             self._idle_lot.unpark_all()
 
     def _fail_batch(self, batch: _Batch, error: BaseException) -> None:
-        for handle in batch.handles:
-            handle._fail(error)
-        self._stats.records_failed += len(batch.records)
+        batch.error = error
+        batch.done = True
+        batch.event.set()
+        self._stats.records_failed += batch.count
         self._release(batch)
         if batch.base_sequence >= 0:
             # The partition's sequence has a hole now: renumber under a new producer id.

@@ -337,7 +337,6 @@ def build_batch(
     record timestamp, or `log_append_time` (which also sets the LogAppendTime
     attribute) when given. Raises ValueError for values that do not fit.
     """
-    codec = as_compression(compression)
     if base_timestamp is None:
         base_timestamp = records[0].timestamp if records else NO_TIMESTAMP
     body, last_record_delta = encode_records(records, base_offset, base_timestamp)
@@ -348,6 +347,52 @@ def build_batch(
             f"last_offset_delta {last_offset_delta} is below the last record's "
             f"offset delta {last_record_delta}"
         )
+    max_timestamp = max((record.timestamp for record in records), default=base_timestamp)
+    return seal_batch(
+        body,
+        len(records),
+        last_offset_delta=last_offset_delta,
+        base_timestamp=base_timestamp,
+        max_timestamp=max_timestamp,
+        base_offset=base_offset,
+        compression=compression,
+        producer_id=producer_id,
+        producer_epoch=producer_epoch,
+        base_sequence=base_sequence,
+        partition_leader_epoch=partition_leader_epoch,
+        transactional=transactional,
+        control=control,
+        log_append_time=log_append_time,
+        compression_level=compression_level,
+    )
+
+
+def seal_batch(
+    records_section: bytes | bytearray | memoryview,
+    records_count: int,
+    *,
+    last_offset_delta: int,
+    base_timestamp: int,
+    max_timestamp: int,
+    base_offset: int = 0,
+    compression: Compression | int = Compression.NONE,
+    producer_id: int = NO_PRODUCER_ID,
+    producer_epoch: int = -1,
+    base_sequence: int = NO_SEQUENCE,
+    partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
+    transactional: bool = False,
+    control: bool = False,
+    log_append_time: int | None = None,
+    compression_level: int | None = None,
+) -> bytes:
+    """A complete batch around already-encoded records (encode_record_into's output).
+
+    Compresses the records section when a codec is given (and there are
+    records), writes the 61-byte header and the CRC. `log_append_time`, when
+    given, replaces max_timestamp and sets the LogAppendTime attribute.
+    Raises ValueError for header values that do not fit.
+    """
+    codec = as_compression(compression)
     attributes = int(codec)
     if transactional:
         attributes |= TRANSACTIONAL_FLAG
@@ -356,10 +401,9 @@ def build_batch(
     if log_append_time is not None:
         attributes |= TIMESTAMP_TYPE_LOG_APPEND
         max_timestamp = log_append_time
-    else:
-        max_timestamp = max((record.timestamp for record in records), default=base_timestamp)
-    if records and codec is not Compression.NONE:
-        body = compress(codec, body, level=compression_level)
+    body = records_section
+    if records_count and codec is not Compression.NONE:
+        body = compress(codec, bytes(records_section), level=compression_level)
     batch = bytearray(BATCH_HEADER_SIZE + len(body))
     fields = (
         base_offset,
@@ -374,7 +418,7 @@ def build_batch(
         producer_id,
         producer_epoch,
         base_sequence,
-        len(records),
+        records_count,
     )
     try:
         _HEADER.pack_into(batch, 0, *fields)
@@ -389,8 +433,7 @@ def encode_records(
     records: Sequence[Record], base_offset: int, base_timestamp: int
 ) -> tuple[bytes, int]:
     """The uncompressed records section and the last record's offset delta (-1 if none)."""
-    parts: list[bytes] = []
-    append = parts.append
+    buffer = bytearray()
     previous_offset = base_offset - 1
     # One pass over the caller's sequence: its length bounds the loop.
     for record in records:
@@ -410,41 +453,96 @@ def encode_records(
             raise ValueError(
                 f"record timestamp {record.timestamp} is too far from base {base_timestamp}"
             )
-        fields = _encode_record_fields(record, offset_delta, timestamp_delta)
-        append(encode_varint(len(fields)))
-        append(fields)
-    return b"".join(parts), previous_offset - base_offset
+        encode_record_into(
+            buffer, offset_delta, timestamp_delta, record.key, record.value, record.headers
+        )
+    return bytes(buffer), previous_offset - base_offset
 
 
-def _encode_record_fields(record: Record, offset_delta: int, timestamp_delta: int) -> bytes:
-    key = record.key
-    value = record.value
-    parts = [
-        _RECORD_ATTRIBUTES,
-        encode_varint(timestamp_delta),
-        encode_varint(offset_delta),
-        _NULL_LENGTH if key is None else encode_varint(len(key)),
-        b"" if key is None else key,
-        _NULL_LENGTH if value is None else encode_varint(len(value)),
-        b"" if value is None else value,
-    ]
-    if record.headers:
-        parts.append(encode_varint(len(record.headers)))
-        for header_key, header_value in record.headers:
-            key_bytes = header_key.encode(_HEADER_KEY_ENCODING, _HEADER_KEY_ERRORS)
-            parts.append(encode_varint(len(key_bytes)))
-            parts.append(key_bytes)
-            if header_value is None:
-                parts.append(_NULL_LENGTH)
-            else:
-                parts.append(encode_varint(len(header_value)))
-                parts.append(header_value)
+# Zigzag varint bytes of 0 .. _VARINT_TABLE_SIZE - 1 (one or two bytes each):
+# offset deltas, small timestamp deltas and the lengths of typical records.
+_VARINT_TABLE_SIZE = 8192
+_VARINTS: tuple[bytes, ...] = tuple(encode_varint(value) for value in range(_VARINT_TABLE_SIZE))
+
+
+def encode_record_into(
+    buffer: bytearray,
+    offset_delta: int,
+    timestamp_delta: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes | None]] = (),
+) -> int:
+    """Append one encoded record (length prefix included) to `buffer`; return its size.
+
+    The one record encoder: build_batch uses it, and so does the producer,
+    which encodes each record once, at send time, into its partition's open
+    batch. Small values take their varints from a table. Raises ValueError for
+    an offset delta outside 0..2^31-1, a timestamp delta outside int64, or a
+    record over 2^31-1 bytes; the buffer is unchanged then.
+    """
+    table = _VARINTS
+    size = _VARINT_TABLE_SIZE
+    if 0 <= timestamp_delta < size:
+        timestamp_bytes = table[timestamp_delta]
     else:
-        parts.append(_NO_HEADERS)
-    fields = b"".join(parts)
-    if len(fields) > INT32_MAX:
-        raise ValueError(f"record at offset {record.offset} is larger than 2^31-1 bytes")
-    return fields
+        timestamp_bytes = encode_varint(timestamp_delta)  # ValueError outside int64
+    if 0 <= offset_delta < size:
+        offset_bytes = table[offset_delta]
+    elif 0 <= offset_delta <= INT32_MAX:
+        offset_bytes = encode_varint(offset_delta)
+    else:
+        raise ValueError(f"offset delta {offset_delta} is outside 0..2^31-1")
+    if key is None:
+        key_length = _NULL_LENGTH
+        key = b""
+    else:
+        length = len(key)
+        key_length = table[length] if length < size else encode_varint(length)
+    if value is None:
+        value_length = _NULL_LENGTH
+        value = b""
+    else:
+        length = len(value)
+        value_length = table[length] if length < size else encode_varint(length)
+    header_bytes = _encode_headers(headers) if headers else _NO_HEADERS
+    fields = b"".join(
+        (
+            _RECORD_ATTRIBUTES,
+            timestamp_bytes,
+            offset_bytes,
+            key_length,
+            key,
+            value_length,
+            value,
+            header_bytes,
+        )
+    )
+    length = len(fields)
+    if length < size:
+        prefix = table[length]
+    elif length <= INT32_MAX:
+        prefix = encode_varint(length)
+    else:
+        raise ValueError(f"record of {length} bytes is larger than 2^31-1 bytes")
+    buffer += prefix
+    buffer += fields
+    return len(prefix) + length
+
+
+def _encode_headers(headers: Sequence[tuple[str, bytes | None]]) -> bytes:
+    parts = [encode_varint(len(headers))]
+    append = parts.append
+    for header_key, header_value in headers:
+        key_bytes = header_key.encode(_HEADER_KEY_ENCODING, _HEADER_KEY_ERRORS)
+        append(encode_varint(len(key_bytes)))
+        append(key_bytes)
+        if header_value is None:
+            append(_NULL_LENGTH)
+        else:
+            append(encode_varint(len(header_value)))
+            append(header_value)
+    return b"".join(parts)
 
 
 # ---------------------------------------------------------------- control records

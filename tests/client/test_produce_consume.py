@@ -190,3 +190,53 @@ async def test_connection_pipelines_requests_and_rejects_missing_api(broker) -> 
             raise AssertionError("a missing API must fail clearly")
         connection.close()
         nursery.cancel_scope.cancel()
+
+
+async def test_many_small_batches_keep_order_and_offsets(broker) -> None:  # type: ignore[no-untyped-def]
+    """Records encoded at send time into small batches, several requests in flight."""
+    await create_topic(broker.bootstrap, "many-batches")
+    count = 3000
+    async with Producer(
+        broker.bootstrap, linger_ms=50, batch_size_bytes=1024, buffer_memory_bytes=20_000
+    ) as producer:
+        handles = []
+        for index in range(count):
+            try:
+                handle = producer.send_nowait(
+                    "many-batches", b"%d".ljust(60, b".") % index, key=None, partition=0,
+                    timestamp_ms=1_000 + index if index % 2 else None,
+                    headers={"i": b"%d" % index} if index % 7 == 0 else None,
+                )
+            except trio.WouldBlock:  # buffer full (or no metadata yet): the blocking path
+                handle = await producer.send(
+                    "many-batches", b"%d".ljust(60, b".") % index, partition=0,
+                    timestamp_ms=1_000 + index if index % 2 else None,
+                    headers={"i": b"%d" % index} if index % 7 == 0 else None,
+                )
+            handles.append(handle)
+        assert not handles[-1].done()
+        with trio.fail_after(TIMEOUT_S):
+            await producer.flush()
+        results = [handle.result() for handle in handles]
+        assert [r.offset for r in results] == list(range(count))
+        assert {(r.topic, r.partition) for r in results} == {("many-batches", 0)}
+        assert all(results[i].timestamp == 1_000 + i for i in range(1, count, 2))
+        assert handles[5].timestamp == 1_005 and await handles[5] == results[5]
+        stats = producer.statistics()
+        assert stats.batches_sent > 100 and stats.buffered_records == 0
+        assert stats.buffered_bytes == 0
+    async with Consumer(broker.bootstrap, auto_offset_reset="earliest") as consumer:
+        consumer.assign([TopicPartition("many-batches", 0)])
+        records = await consume_all(consumer, count)
+    assert [r.value for r in records] == [b"%d".ljust(60, b".") % i for i in range(count)]
+    assert records[7].headers == (("i", b"7"),) and records[8].headers == ()
+    assert records[3].timestamp == 1_003
+
+
+async def test_linger_zero_sends_each_record(broker) -> None:  # type: ignore[no-untyped-def]
+    await create_topic(broker.bootstrap, "linger-zero")
+    async with Producer(broker.bootstrap, linger_ms=0) as producer:
+        handles = [await producer.send("linger-zero", b"v", key=b"k") for _ in range(5)]
+        await producer.flush()
+        assert [h.result().offset for h in handles] == [0, 1, 2, 3, 4]
+        assert producer.statistics().batches_sent == 5
