@@ -10,6 +10,8 @@ from typing import Any
 
 import trio
 
+from flowlog.client import Admin
+
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 BOOTSTRAP_ENVIRONMENT = "FLOWLOG_BOOTSTRAP"
 # Exit codes: 0 done, 1 the operation failed, 2 bad arguments.
@@ -77,3 +79,8 @@ def sole_cause(error: BaseException) -> BaseException:
 
 def client_options(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
     return {"client_id": "flowlog-cli", **extra}
+
+
+def admin_client(args: argparse.Namespace) -> Admin:
+    """An Admin client for the command's --bootstrap."""
+    return Admin(bootstrap_servers(args), **client_options(args))

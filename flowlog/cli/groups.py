@@ -7,12 +7,13 @@ import argparse
 from flowlog.cli.common import (
     UsageError,
     add_client_options,
+    admin_client,
     bootstrap_servers,
     client_options,
     run_client_command,
 )
-from flowlog.cli.output import print_json, print_table
-from flowlog.client import Admin, Consumer, OffsetAndMetadata, TopicPartition
+from flowlog.cli.output import print_json, print_table, report
+from flowlog.client import Consumer, OffsetAndMetadata, TopicPartition
 from flowlog.protocol.errors import DecodeError
 from flowlog.protocol.group_protocol import decode_assignment
 
@@ -51,12 +52,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parser.set_defaults(run=lambda args: run_client_command(args.command, args))
 
 
-def _admin(args: argparse.Namespace) -> Admin:
-    return Admin(bootstrap_servers(args), **client_options(args))
-
-
 async def list_groups(args: argparse.Namespace) -> int:
-    async with _admin(args) as admin:
+    async with admin_client(args) as admin:
         listings = sorted(await admin.list_groups(), key=lambda g: g.group_id)
     rows = [{"group": g.group_id, "state": g.state, "protocol_type": g.protocol_type}
             for g in listings]
@@ -79,7 +76,7 @@ def _assigned(assignment: bytes) -> list[tuple[str, int]]:
 
 
 async def describe_group(args: argparse.Namespace) -> int:
-    async with _admin(args) as admin:
+    async with admin_client(args) as admin:
         description = (await admin.describe_groups([args.group]))[args.group]
         committed = await admin.list_group_offsets(args.group)
         owners: dict[tuple[str, int], str] = {}
@@ -121,19 +118,16 @@ async def describe_group(args: argparse.Namespace) -> int:
 
 
 async def delete_group(args: argparse.Namespace) -> int:
-    async with _admin(args) as admin:
+    async with admin_client(args) as admin:
         await admin.delete_groups([args.group])
-    if args.json:
-        print_json({"deleted": args.group})
-    else:
-        print(f"deleted group {args.group}")
+    report(args.json, {"deleted": args.group}, f"deleted group {args.group}")
     return 0
 
 
 async def reset_offsets(args: argparse.Namespace) -> int:
     if args.to_offset is not None and args.to_offset < 0:
         raise UsageError(f"--to-offset must be >= 0, got {args.to_offset}")
-    async with _admin(args) as admin:
+    async with admin_client(args) as admin:
         description = (await admin.describe_groups([args.group]))[args.group]
         if description.state not in RESETTABLE_STATES:
             raise UsageError(

@@ -9,6 +9,14 @@ from typing import Any
 import orjson
 
 
+def report(as_json: bool, document: Any, text: str) -> None:
+    """A result: the JSON document for programs, or one line of text for people."""
+    if as_json:
+        print_json(document)
+    else:
+        print(text)
+
+
 def print_json(document: Any) -> None:
     sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
 

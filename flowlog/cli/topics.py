@@ -8,13 +8,12 @@ from typing import Any
 from flowlog.cli.common import (
     UsageError,
     add_client_options,
-    bootstrap_servers,
-    client_options,
+    admin_client,
     parse_pairs,
     run_client_command,
 )
-from flowlog.cli.output import print_json, print_table
-from flowlog.client import Admin, ConfigResource, NewTopic, TopicPartition
+from flowlog.cli.output import print_json, print_table, report
+from flowlog.client import ConfigResource, NewTopic, TopicPartition
 
 # Kafka's ConfigSource numbers, as DescribeConfigs reports them.
 CONFIG_SOURCES = {1: "topic", 4: "broker", 5: "default"}
@@ -53,26 +52,20 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parser.set_defaults(run=lambda args: run_client_command(args.command, args))
 
 
-def _admin(args: argparse.Namespace) -> Admin:
-    return Admin(bootstrap_servers(args), **client_options(args))
-
-
 async def create_topic(args: argparse.Namespace) -> int:
     if args.partitions < 1:
         raise UsageError(f"--partitions must be at least 1, got {args.partitions}")
     configs = parse_pairs(args.config, "--config")
-    async with _admin(args) as admin:
+    async with admin_client(args) as admin:
         await admin.create_topics([NewTopic(args.name, args.partitions,
                                             args.replication_factor, configs)])
-    if args.json:
-        print_json({"created": args.name, "partitions": args.partitions})
-    else:
-        print(f"created topic {args.name} with {args.partitions} partition(s)")
+    report(args.json, {"created": args.name, "partitions": args.partitions},
+           f"created topic {args.name} with {args.partitions} partition(s)")
     return 0
 
 
 async def list_topics(args: argparse.Namespace) -> int:
-    async with _admin(args) as admin:
+    async with admin_client(args) as admin:
         names = sorted(await admin.list_topics())
     if args.json:
         print_json(names)
@@ -83,7 +76,7 @@ async def list_topics(args: argparse.Namespace) -> int:
 
 
 async def describe_topic(args: argparse.Namespace) -> int:
-    async with _admin(args) as admin:
+    async with admin_client(args) as admin:
         description = (await admin.describe_topics([args.name]))[args.name]
         partitions = [TopicPartition(args.name, p.partition) for p in description.partitions]
         earliest = await admin.list_offsets({tp: "earliest" for tp in partitions})
@@ -119,12 +112,9 @@ async def describe_topic(args: argparse.Namespace) -> int:
 
 
 async def delete_topic(args: argparse.Namespace) -> int:
-    async with _admin(args) as admin:
+    async with admin_client(args) as admin:
         await admin.delete_topics([args.name])
-    if args.json:
-        print_json({"deleted": args.name})
-    else:
-        print(f"deleted topic {args.name}")
+    report(args.json, {"deleted": args.name}, f"deleted topic {args.name}")
     return 0
 
 
@@ -132,12 +122,10 @@ async def alter_config(args: argparse.Namespace) -> int:
     updates = parse_pairs(args.set, "--set")
     if not updates and not args.delete:
         raise UsageError("alter-config needs at least one --set KEY=VALUE or --delete KEY")
-    async with _admin(args) as admin:
+    async with admin_client(args) as admin:
         await admin.incremental_alter_configs(
             ConfigResource.topic(args.name), set=updates, delete=args.delete
         )
-    if args.json:
-        print_json({"topic": args.name, "set": updates, "deleted": args.delete})
-    else:
-        print(f"altered configs of {args.name}")
+    report(args.json, {"topic": args.name, "set": updates, "deleted": args.delete},
+           f"altered configs of {args.name}")
     return 0
