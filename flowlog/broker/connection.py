@@ -4,33 +4,45 @@ Kafka clients match responses to requests by order as well as by correlation
 id, so a connection handles one request at a time (Kafka "mutes" a channel the
 same way). Frames that are not well formed close the connection; nothing a
 client sends can reach beyond it.
+
+A response is one bytes object, or (Fetch with large reads) a list of chunks:
+bytes go out with send_all, file slices with os.sendfile straight from the
+segment file (zero copy). Slices a handler opened are listed on its context
+and closed once the response is sent or abandoned (error, cancellation). A
+slice whose segment was truncated under it cannot deliver the length already
+promised: the connection is closed, never padded or filled with other bytes.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import trio
 
 from flowlog.protocol.codec import (
+    ByteSlice,
     DecodeError,
     RequestHeader,
+    ResponseChunk,
     UnsupportedVersionError,
     decode_request,
     decode_request_header,
-    encode_response,
+    encode_response_frame,
 )
-from flowlog.protocol.framing import FrameDecoder, FramingError, frame_prefix
+from flowlog.protocol.framing import FrameDecoder, FramingError
 from flowlog.protocol.messages import ALL_APIS
+from flowlog.storage.errors import SliceTruncatedError
 
 log = logging.getLogger(__name__)
 
 # Bytes asked of the socket per read: large enough for a produce burst in few syscalls.
 RECEIVE_CHUNK_BYTES = 256 * 1024
 API_VERSIONS_KEY = 18
+# A response sent with sendfile yields to other tasks at least this often.
+SEND_YIELD_BYTES = 1 << 20
 
 
 @attrs.define
@@ -38,6 +50,9 @@ class RequestContext:
     header: RequestHeader
     peer: str
     connection_id: int
+    # File slices the handler opened (Fetch): the connection closes every one of
+    # them once the response is sent or abandoned; closing twice is harmless.
+    open_slices: list[ByteSlice] = attrs.field(factory=list)
 
 
 # A handler answers a decoded request with a response body, or None for no answer
@@ -71,13 +86,26 @@ class Dispatcher:
                         return
                     decoder.feed(data)
                     while (frame := decoder.next_frame()) is not None:
-                        answer = await self._answer(frame, peer, connection_id)
-                        if answer is not None:
-                            await stream.send_all(frame_prefix(len(answer)) + answer)
+                        slices: list[ByteSlice] = []
+                        try:
+                            answer = await self._answer(frame, peer, connection_id, slices)
+                            if answer is None:
+                                pass
+                            elif type(answer) is bytes:
+                                await stream.send_all(answer)
+                            else:
+                                await send_chunks(stream, cast(list[ResponseChunk], answer))
+                        finally:
+                            for opened in slices:
+                                opened.close()
         except FramingError as error:
             log.warning("closing connection from %s: %s", peer, error)
         except CloseConnection as error:
             log.warning("closing connection from %s: %s", peer, error)
+        except SliceTruncatedError as error:
+            # Part of the frame is out; the rest no longer exists. Closing is the
+            # only answer that cannot hand the client wrong bytes.
+            log.warning("closing connection from %s mid-response: %s", peer, error)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         except Exception:
@@ -85,13 +113,15 @@ class Dispatcher:
             log.exception("closing connection from %s after an internal error", peer)
 
     async def _answer(
-        self, frame: bytes | memoryview, peer: str, connection_id: int
-    ) -> bytes | None:
+        self, frame: bytes | memoryview, peer: str, connection_id: int,
+        slices: list[ByteSlice],
+    ) -> bytes | list[ResponseChunk] | None:
+        """The whole response frame (size prefix included), or None for no answer."""
         try:
             header, body_at = decode_request_header(frame)
         except DecodeError as error:
             raise CloseConnection(f"bad request header: {error}") from None
-        context = RequestContext(header=header, peer=peer, connection_id=connection_id)
+        context = RequestContext(header, peer, connection_id, slices)
         api = ALL_APIS.get(header.api_key)
         handler = self.handlers.get(header.api_key)
         if api is None or handler is None:
@@ -100,7 +130,7 @@ class Dispatcher:
             if header.api_key == API_VERSIONS_KEY:
                 # Kafka's fallback: answer with error 35 in a v0 body, unparsed request.
                 version, body = await self.unsupported_api_versions(context)
-                return encode_response(header.api_key, version, header.correlation_id, body)
+                return encode_response_frame(header.api_key, version, header.correlation_id, body)
             raise CloseConnection(
                 f"unsupported version {header.api_version} of {api.name} "
                 f"(supported {api.min_version}-{api.max_version})"
@@ -117,9 +147,57 @@ class Dispatcher:
             self.requests_served += 1
             if response is None:
                 return None
-            return encode_response(
+            return encode_response_frame(
                 header.api_key, header.api_version, header.correlation_id, response
             )
         except Exception:
             log.exception("%s v%d failed", api.name, header.api_version)
             raise CloseConnection(f"internal error handling {api.name}") from None
+
+
+async def send_chunks(stream: trio.abc.Stream, chunks: list[ResponseChunk]) -> None:
+    """Send a chunked response in order: bytes with send_all, slices with sendfile.
+
+    Without a socket underneath (a wrapped or in-memory stream) a slice is read
+    and sent as bytes.
+    """
+    socket = getattr(stream, "socket", None)
+    for chunk in chunks:
+        if isinstance(chunk, bytes):
+            await stream.send_all(chunk)
+        elif socket is None:
+            await stream.send_all(chunk.read())
+        else:
+            await send_slice(socket, chunk)
+
+
+async def send_slice(socket: trio.socket.SocketType, piece: ByteSlice) -> None:
+    """os.sendfile all of `piece` to a non-blocking trio socket.
+
+    A full socket buffer waits for writability; a short send continues from
+    where it stopped. Cancellation is honoured after every call, and the task
+    yields to others at least every SEND_YIELD_BYTES, so a fast reader of a huge
+    response cannot starve other connections and a client that stops reading
+    parks only its own task.
+    """
+    fd = socket.fileno()
+    length = len(piece)
+    sent = 0
+    unyielded = 0
+    while sent < length:
+        try:
+            count = piece.send(fd, sent)
+        except BlockingIOError:
+            await trio.lowlevel.wait_writable(socket)
+            unyielded = 0
+            continue
+        except OSError as error:
+            # The peer went away mid-send (EPIPE, ECONNRESET): as send_all reports it.
+            raise trio.BrokenResourceError(f"sendfile failed: {error}") from error
+        sent += count
+        unyielded += count
+        if unyielded >= SEND_YIELD_BYTES:
+            unyielded = 0
+            await trio.lowlevel.checkpoint()
+        else:
+            await trio.lowlevel.checkpoint_if_cancelled()

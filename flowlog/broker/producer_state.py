@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import deque
 from enum import Enum
+from typing import Final
 
 import attrs
 
@@ -66,6 +67,10 @@ class Check:
     detail: str = ""
 
 
+# The common verdict, shared: Check is frozen, so one instance serves every call.
+APPEND: Final = Check(Verdict.APPEND)
+
+
 def next_sequence(sequence: int) -> int:
     return (sequence + 1) % SEQUENCE_MODULUS
 
@@ -84,10 +89,10 @@ class PartitionProducerState:
     def check(self, header: BatchHeader) -> Check:
         """What to do with a batch before it is appended."""
         if header.producer_id < 0:
-            return Check(Verdict.APPEND)
+            return APPEND
         entry = self._producers.get(header.producer_id)
         if entry is None:
-            return Check(Verdict.APPEND)
+            return APPEND
         epoch = header.producer_epoch
         if epoch < entry.epoch:
             return Check(
@@ -101,7 +106,7 @@ class PartitionProducerState:
                     Verdict.OUT_OF_ORDER,
                     detail=f"new epoch {epoch} must start at sequence 0, not {first}",
                 )
-            return Check(Verdict.APPEND)
+            return APPEND
         for cached in entry.batches:
             if cached.first_sequence == first and cached.last_sequence == last:
                 return Check(Verdict.DUPLICATE, duplicate_of=cached)
@@ -111,7 +116,7 @@ class PartitionProducerState:
                 Verdict.OUT_OF_ORDER,
                 detail=f"expected sequence {expected} but the batch starts at {first}",
             )
-        return Check(Verdict.APPEND)
+        return APPEND
 
     def record_append(self, header: BatchHeader, base_offset: int) -> None:
         """Remember an appended batch (also used when replaying the log)."""

@@ -5,13 +5,19 @@ version is flexible, else v1; client_id keeps its int16 length in both. A
 response header is v1 (correlation id + tagged fields) iff flexible, else v0,
 except ApiVersions, whose response header is always v0 so that a client that
 does not yet know our versions can parse it. Frames here carry no size prefix
-(see framing.py).
+(see framing.py), except encode_response_frame's, which the broker sends as is.
+
+Zero copy: a RECORDS field of a response may hold a file slice (anything with
+len(), send(socket_fd, sent), read() and close(), such as storage's FileSlice)
+instead of bytes. encode_response_frame then returns the frame as a list of
+chunks, bytes and slices in wire order, whose size prefix counts the slices'
+lengths; the caller sends them in order and closes the slices.
 """
 
 from __future__ import annotations
 
 import struct
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeAlias
 
 import attrs
 
@@ -24,6 +30,24 @@ API_VERSIONS_KEY: Final = 18
 _REQUEST_HEADER_FIXED: Final = struct.Struct(">hhi")
 _CORRELATION_ID: Final = primitives.INT32
 _EMPTY_TAGGED_FIELDS: Final = b"\x00"
+_FRAME_SIZE: Final = primitives.INT32
+_BYTES_LIKE: Final = (bytes, bytearray, memoryview)
+
+
+class ByteSlice(Protocol):
+    """A byte range sent without copying it through Python (storage's FileSlice)."""
+
+    def __len__(self) -> int: ...
+
+    def send(self, socket_fd: int, sent: int = 0) -> int: ...
+
+    def read(self) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+# One piece of a response frame: bytes to send as they are, or a slice to sendfile.
+ResponseChunk: TypeAlias = bytes | ByteSlice
 
 
 @attrs.frozen(slots=True)
@@ -146,6 +170,45 @@ def encode_response(api_key: int, api_version: int, correlation_id: int, body: A
     if _response_header_is_flexible(api, api_version):
         head += _EMPTY_TAGGED_FIELDS
     return b"".join([head, *parts])
+
+
+def encode_response_frame(
+    api_key: int, api_version: int, correlation_id: int, body: Any
+) -> bytes | list[ResponseChunk]:
+    """A whole response frame, size prefix included, built with one copy.
+
+    One bytes object, unless the body holds slices (see the module doc): then a
+    list of chunks, bytes and slices in wire order (consecutive bytes joined),
+    whose size prefix counts each slice at its len().
+    """
+    api = find_api(api_key)
+    parts = _encode_body(api, api_version, body, response=True)
+    head = _CORRELATION_ID.pack(correlation_id)
+    if _response_header_is_flexible(api, api_version):
+        head += _EMPTY_TAGGED_FIELDS
+    size = len(head) + sum(map(len, parts))
+    if size > 0x7FFFFFFF:
+        raise EncodeError(f"{api.name}Response v{api_version}: {size} bytes exceed a frame")
+    try:
+        return b"".join([_FRAME_SIZE.pack(size), head, *parts])
+    except TypeError:
+        pass  # a part is not bytes-like: a slice (or a bug, reported below)
+    chunks: list[ResponseChunk] = []
+    run: list[Any] = [_FRAME_SIZE.pack(size), head]
+    for part in parts:
+        if isinstance(part, _BYTES_LIKE):
+            run.append(part)
+        elif callable(getattr(part, "send", None)) and callable(getattr(part, "close", None)):
+            chunks.append(b"".join(run))
+            run = []
+            chunks.append(part)
+        else:
+            raise EncodeError(
+                f"{api.name}Response v{api_version}: cannot send a {type(part).__name__} part"
+            )
+    if run:
+        chunks.append(b"".join(run))
+    return chunks
 
 
 def decode_response(api_key: int, api_version: int, frame: bytes | memoryview) -> tuple[int, Any]:
