@@ -36,7 +36,7 @@ from flowlog.client.types import ConsumerRecord, TopicPartition
 from flowlog.protocol.errors import ErrorCode
 from flowlog.protocol.messages.fetch import FetchRequest
 from flowlog.protocol.record_batch import InvalidBatchError, iter_batch_spans, parse_header
-from flowlog.protocol.records import decode_batch, parse_control_record
+from flowlog.protocol.records import decode_batch, decode_batch_fields, parse_control_record
 
 FETCH_KEY: Final = 1
 RESET_EARLIEST: Final = "earliest"
@@ -352,6 +352,7 @@ def decode_chunk(
     aborted = sorted((t.first_offset, t.producer_id) for t in aborted_transactions or ())
     aborting: set[int] = set()
     topic, partition = tp.topic, tp.partition
+    new = tuple.__new__
     for start, size in iter_batch_spans(blob):
         view = memoryview(blob)[start : start + size]
         header = parse_header(view)
@@ -369,15 +370,13 @@ def decode_chunk(
         if header.is_transactional and header.producer_id in aborting:
             continue
         try:
-            _header, decoded = decode_batch(view)  # checks the CRC
+            _header, decoded = decode_batch_fields(view)  # checks the CRC
         except InvalidBatchError as error:
             raise error_for_code(ErrorCode.CORRUPT_MESSAGE, f"{tp}: {error}") from error
-        timestamp_type = 1 if header.is_log_append_time else 0
-        for record in decoded:
-            if record.offset < fetch_offset:
-                continue
-            records.append(ConsumerRecord(
-                topic, partition, record.offset, record.timestamp, record.key, record.value,
-                record.headers, timestamp_type,
-            ))
+        # ConsumerRecord's tuple layout is the decoded fields then this suffix:
+        # one concatenation and one tuple.__new__ per record, no Python call.
+        suffix = (topic, partition, 1 if header.is_log_append_time else 0)
+        if decoded and decoded[0][0] < fetch_offset:
+            decoded = [fields for fields in decoded if fields[0] >= fetch_offset]
+        records.extend([new(ConsumerRecord, fields + suffix) for fields in decoded])
     return records, next_offset

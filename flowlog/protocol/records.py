@@ -107,6 +107,10 @@ class Record:
 # ---------------------------------------------------------------- decoding
 
 
+RecordFields = tuple[int, int, bytes | None, bytes | None, tuple[tuple[str, bytes | None], ...]]
+"""(offset, timestamp, key, value, headers): one decoded record without a Record object."""
+
+
 def decode_batch(
     batch: bytes | bytearray | memoryview,
     *,
@@ -116,6 +120,22 @@ def decode_batch(
 
     Raises InvalidBatchError naming the problem: a bad header or CRC, an
     unknown codec, corrupt compressed data, or malformed records.
+    """
+    header, fields = decode_batch_fields(
+        batch, max_decompressed_size_bytes=max_decompressed_size_bytes
+    )
+    return header, [Record(*record) for record in fields]
+
+
+def decode_batch_fields(
+    batch: bytes | bytearray | memoryview,
+    *,
+    max_decompressed_size_bytes: int = MAX_DECOMPRESSED_SIZE_BYTES,
+) -> tuple[BatchHeader, list[RecordFields]]:
+    """decode_batch, but each record is a plain (offset, timestamp, key, value, headers) tuple.
+
+    For hot paths (the consumer) that build their own record objects: it
+    saves one object per record. Same checks and errors as decode_batch.
     """
     header = validate_batch(batch)
     body_view = memoryview(batch)[BATCH_HEADER_SIZE:]
@@ -136,7 +156,7 @@ def decode_batch(
             f"records of batch at offset {header.base_offset}: {error}"
         ) from error
     log_append_time = header.max_timestamp if header.is_log_append_time else None
-    records = decode_records(
+    records = decode_record_fields(
         body, header.records_count, header.base_offset, header.base_timestamp, log_append_time
     )
     return header, records
@@ -150,128 +170,136 @@ def decode_records(
     log_append_time: int | None = None,
 ) -> list[Record]:
     """Decode exactly `count` records filling all of `body` (the uncompressed records section)."""
+    fields = decode_record_fields(body, count, base_offset, base_timestamp, log_append_time)
+    return [Record(*record) for record in fields]
+
+
+def decode_record_fields(
+    body: bytes,
+    count: int,
+    base_offset: int,
+    base_timestamp: int,
+    log_append_time: int | None = None,
+) -> list[RecordFields]:
+    """decode_records as (offset, timestamp, key, value, headers) tuples.
+
+    One loop with every field inline (no call per record): each varint takes
+    the one-byte fast path (a table lookup) before falling back to
+    decode_varint, as nearly every field of a real record is one byte.
+    """
     end = len(body)
     if count * MIN_RECORD_SIZE_BYTES > end:
         raise InvalidBatchError(
             f"batch declares {count} records but its {end} byte records section "
             f"holds at most {end // MIN_RECORD_SIZE_BYTES}"
         )
-    records: list[Record] = []
+    records: list[RecordFields] = []
     append = records.append
     single = SINGLE_BYTE_VALUES
+    min_length = MIN_RECORD_SIZE_BYTES - 1
+    no_headers: tuple[tuple[str, bytes | None], ...] = ()
+    # With LogAppendTime every record gets log_append_time.
+    fixed_timestamp = log_append_time is not None
+    append_time = log_append_time if log_append_time is not None else 0
     position = 0
-    # count is bounded by end / MIN_RECORD_SIZE_BYTES (checked above).
-    for index in range(count):
-        try:
-            record, position = _decode_record(
-                body, position, base_offset, base_timestamp, log_append_time, single
-            )
-        except (VarintError, InvalidBatchError) as error:
-            raise InvalidBatchError(f"record {index} of {count}: {error}") from None
-        except IndexError:
-            raise InvalidBatchError(
-                f"record {index} of {count} at byte {position} runs past the end of the "
-                f"{end} byte records section"
-            ) from None
-        append(record)
+    index = start = 0
+    try:
+        # count is bounded by end / MIN_RECORD_SIZE_BYTES (checked above).
+        for index in range(count):  # noqa: B007 (the error messages name it)
+            start = position
+            byte = body[position]
+            if byte < 0x80:
+                length = single[byte]
+                position += 1
+            else:
+                length, position = decode_varint(body, position, VARINT_MAX_SIZE_BYTES)
+            record_end = position + length
+            if length < min_length:
+                raise InvalidBatchError(
+                    f"record at byte {start} declares length {length}, below the "
+                    f"{min_length} bytes its fields need at least"
+                )
+            if record_end > end:
+                raise InvalidBatchError(
+                    f"record at byte {start} declares length {length} "
+                    f"but {end - position} bytes remain"
+                )
+            position += 1  # attributes: no record-level attribute is defined
+            byte = body[position]
+            if byte < 0x80:
+                timestamp_delta = single[byte]
+                position += 1
+            else:
+                timestamp_delta, position = decode_varint(body, position, VARLONG_MAX_SIZE_BYTES)
+            byte = body[position]
+            if byte < 0x80:
+                offset_delta = single[byte]
+                position += 1
+            else:
+                offset_delta, position = decode_varint(body, position, VARINT_MAX_SIZE_BYTES)
+            byte = body[position]
+            if byte < 0x80:
+                size = single[byte]
+                position += 1
+            else:
+                size, position = decode_varint(body, position, VARINT_MAX_SIZE_BYTES)
+            key: bytes | None = None
+            if size >= 0 and position + size <= record_end:
+                key = body[position : position + size]
+                position += size
+            elif size != -1:
+                raise InvalidBatchError(
+                    f"key at byte {position} declares length {size} "
+                    f"but its record has {record_end - position} bytes left"
+                )
+            byte = body[position]
+            if byte < 0x80:
+                size = single[byte]
+                position += 1
+            else:
+                size, position = decode_varint(body, position, VARINT_MAX_SIZE_BYTES)
+            value: bytes | None = None
+            if size >= 0 and position + size <= record_end:
+                value = body[position : position + size]
+                position += size
+            elif size != -1:
+                raise InvalidBatchError(
+                    f"value at byte {position} declares length {size} "
+                    f"but its record has {record_end - position} bytes left"
+                )
+            byte = body[position]
+            if byte < 0x80:
+                header_count = single[byte]
+                position += 1
+            else:
+                header_count, position = decode_varint(body, position, VARINT_MAX_SIZE_BYTES)
+            headers = no_headers
+            if header_count:
+                headers, position = _read_headers(body, position, record_end, header_count)
+            if position != record_end:
+                raise InvalidBatchError(
+                    f"record at byte {start} declares {length} bytes but its fields take "
+                    f"{position - (record_end - length)}"
+                )
+            append((
+                base_offset + offset_delta,
+                append_time if fixed_timestamp else base_timestamp + timestamp_delta,
+                key,
+                value,
+                headers,
+            ))
+    except (VarintError, InvalidBatchError) as error:
+        raise InvalidBatchError(f"record {index} of {count}: {error}") from None
+    except IndexError:
+        raise InvalidBatchError(
+            f"record {index} of {count} at byte {start} runs past the end of the "
+            f"{end} byte records section"
+        ) from None
     if position != end:
         raise InvalidBatchError(
             f"{end - position} bytes of trailing data after the {count} declared records"
         )
     return records
-
-
-def _decode_record(
-    body: bytes,
-    position: int,
-    base_offset: int,
-    base_timestamp: int,
-    log_append_time: int | None,
-    single: tuple[int, ...],
-) -> tuple[Record, int]:
-    """One record starting at `position`; returns it and the position after it.
-
-    Each varint takes the one-byte fast path (a table lookup) before falling
-    back to decode_varint: nearly every field of a real record is one byte.
-    """
-    start = position
-    byte = body[position]
-    if byte < 0x80:
-        length = single[byte]
-        position += 1
-    else:
-        length, position = decode_varint(body, position, VARINT_MAX_SIZE_BYTES)
-    record_end = position + length
-    if length < MIN_RECORD_SIZE_BYTES - 1:
-        raise InvalidBatchError(
-            f"record at byte {start} declares length {length}, below the "
-            f"{MIN_RECORD_SIZE_BYTES - 1} bytes its fields need at least"
-        )
-    if record_end > len(body):
-        raise InvalidBatchError(
-            f"record at byte {start} declares length {length} "
-            f"but {len(body) - position} bytes remain"
-        )
-    position += 1  # attributes: no record-level attribute is defined
-    byte = body[position]
-    if byte < 0x80:
-        timestamp_delta = single[byte]
-        position += 1
-    else:
-        timestamp_delta, position = decode_varint(body, position, VARLONG_MAX_SIZE_BYTES)
-    byte = body[position]
-    if byte < 0x80:
-        offset_delta = single[byte]
-        position += 1
-    else:
-        offset_delta, position = decode_varint(body, position, VARINT_MAX_SIZE_BYTES)
-    # Key and value inline (not _read_bytes): they are in every record.
-    byte = body[position]
-    if byte < 0x80:
-        size = single[byte]
-        position += 1
-    else:
-        size, position = decode_varint(body, position, VARINT_MAX_SIZE_BYTES)
-    key: bytes | None = None
-    if size >= 0 and position + size <= record_end:
-        key = body[position : position + size]
-        position += size
-    elif size != -1:
-        raise InvalidBatchError(
-            f"key at byte {position} declares length {size} "
-            f"but its record has {record_end - position} bytes left"
-        )
-    byte = body[position]
-    if byte < 0x80:
-        size = single[byte]
-        position += 1
-    else:
-        size, position = decode_varint(body, position, VARINT_MAX_SIZE_BYTES)
-    value: bytes | None = None
-    if size >= 0 and position + size <= record_end:
-        value = body[position : position + size]
-        position += size
-    elif size != -1:
-        raise InvalidBatchError(
-            f"value at byte {position} declares length {size} "
-            f"but its record has {record_end - position} bytes left"
-        )
-    byte = body[position]
-    if byte < 0x80:
-        header_count = single[byte]
-        position += 1
-    else:
-        header_count, position = decode_varint(body, position, VARINT_MAX_SIZE_BYTES)
-    headers: tuple[tuple[str, bytes | None], ...] = ()
-    if header_count:
-        headers, position = _read_headers(body, position, record_end, header_count)
-    if position != record_end:
-        raise InvalidBatchError(
-            f"record at byte {start} declares {length} bytes but its fields take "
-            f"{position - (record_end - length)}"
-        )
-    timestamp = base_timestamp + timestamp_delta if log_append_time is None else log_append_time
-    return Record(base_offset + offset_delta, timestamp, key, value, headers), position
 
 
 def _read_bytes(body: bytes, position: int, limit: int, field: str) -> tuple[bytes | None, int]:

@@ -27,6 +27,7 @@ from flowlog.protocol.records import (
     build_control_record,
     build_transaction_marker_batch,
     decode_batch,
+    decode_batch_fields,
     parse_control_record,
 )
 from flowlog.protocol.varint import decode_varint, encode_varint, varint_size
@@ -368,3 +369,19 @@ def test_corrupted_records_fail_only_with_invalid_batch_error(
         decode_batch(batch)
     except InvalidBatchError:
         pass
+
+
+def test_decode_batch_fields_matches_decode_batch() -> None:
+    records = [
+        Record(7, 1_000, b"k", b"v" * 300, (("a", b"1"), ("b", None))),
+        Record(9, -5, None, None),
+        Record(400, 10**12, b"", b""),
+    ]
+    batch = build_batch(records, base_offset=7)
+    header, fields = decode_batch_fields(batch)
+    assert fields == [
+        (r.offset, r.timestamp, r.key, r.value, r.headers) for r in records
+    ]
+    assert decode_batch(batch) == (header, records)
+    _, appended = decode_batch_fields(build_batch(records, base_offset=7, log_append_time=42))
+    assert [f[1] for f in appended] == [42, 42, 42]
