@@ -145,15 +145,16 @@ class Partition:
         if check.verdict is Verdict.FENCED_EPOCH:
             return AppendOutcome(ErrorCode.INVALID_PRODUCER_EPOCH, message=check.detail)
         # The CRC was checked above; the log checks only that the header is this batch's.
-        result = self.log.append(
+        log = self.log
+        base_offset = log.append(
             batch, leader_epoch=self.leader_epoch, now_ms=now_ms, validated_header=header
         )
-        self.producers.record_append(header, result.base_offset)
+        self.producers.record_append(header, base_offset)
         if self._waiters:
             self._wake_waiters()
-        return _new_outcome(AppendOutcome, (ErrorCode.NONE, result.base_offset,
-                                            result.log_append_time_ms, result.log_start_offset,
-                                            None))
+        log_append_time_ms = now_ms if log.config.log_append_time else -1
+        return _new_outcome(AppendOutcome, (ErrorCode.NONE, base_offset, log_append_time_ms,
+                                            log.log_start_offset, None))
 
     async def flush_if_due(self, now_ms: int) -> None:
         """Run the fsync the flush policy asks for, off the event loop."""

@@ -227,6 +227,7 @@ def offset_and_epoch_prefix(base_offset: int, batch_length: int, leader_epoch: i
 
 # The same, bound once for the log's append path.
 pack_offset_and_epoch = _OFFSET_AND_EPOCH.pack
+pack_offset_and_epoch_into = _OFFSET_AND_EPOCH.pack_into
 
 
 def set_log_append_time(batch: bytearray | memoryview, timestamp_ms: int) -> None:

@@ -9,12 +9,12 @@ the caller serialises those, e.g. with one lock per partition.
 
 from __future__ import annotations
 
+import operator
 import os
 import struct
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
 
 from flowlog.protocol.record_batch import (
     BATCH_HEADER_SIZE,
@@ -23,48 +23,51 @@ from flowlog.protocol.record_batch import (
     BatchHeader,
     InvalidBatchError,
     pack_offset_and_epoch,
+    pack_offset_and_epoch_into,
     set_log_append_time,
     validate_batch,
 )
 from flowlog.storage import checkpoint
 from flowlog.storage.cleaner import CompactionResult, compact_log
-from flowlog.storage.config import LogConfig
+from flowlog.storage.config import INT64_MAX, LogConfig
 from flowlog.storage.errors import (
     InvalidAppendOffsetError,
     LogClosedError,
     OffsetOutOfRangeError,
     RecordBatchTooLargeError,
 )
+from flowlog.storage.file_batches import write_all
 from flowlog.storage.file_slice import FileSlice
 from flowlog.storage.leader_epoch import LeaderEpochCache
 from flowlog.storage.log_loader import load_partition
 from flowlog.storage.offsets import (
-    INT32_MAX,
     retention_delete_count,
     roll_reason,
     segment_for_offset,
 )
-from flowlog.storage.segment import LogSegment
+from flowlog.storage.segment import NO_FAST_APPEND, LogSegment
 from flowlog.storage.timestamp_lookup import find_max_timestamp_offset, find_offset_for_timestamp
 
 # The prefix the log rewrites: base offset, batch length, partition leader epoch.
 REWRITTEN_PREFIX_SIZE = 16
 
 
-class AppendResult(NamedTuple):
-    """What one append did (a NamedTuple: built on every append, so kept cheap)."""
-
-    base_offset: int
-    last_offset: int
-    max_timestamp: int
-    log_append_time_ms: int  # -1 when the batch keeps its CreateTime
-    log_start_offset: int
-    size_bytes: int
-
-
 _unpack_crc = struct.Struct(">I").unpack_from
-# Builds an AppendResult without the generated __new__ (a Python-level call).
-_new_append_result = tuple.__new__
+_write = os.write
+_writev = os.writev
+# The header fields every append reads, in one C call (a NamedTuple's named access
+# is a descriptor call per field).
+_append_fields = operator.itemgetter(*(BatchHeader._fields.index(name) for name in (
+    "batch_length", "crc", "last_offset_delta", "max_timestamp", "records_count")))
+
+
+def _stamped(batch: bytes | bytearray | memoryview, now_ms: int) -> bytearray | memoryview:
+    """`batch` marked LogAppendTime at `now_ms`: in place when writable, else a copy
+    (the timestamp lies inside the CRC, so it cannot go in a separate prefix)."""
+    writable = batch if type(batch) is bytearray or (
+        type(batch) is memoryview and not batch.readonly) else bytearray(batch)
+    set_log_append_time(writable, now_ms)
+    return writable
 
 
 class PartitionLog:
@@ -73,13 +76,15 @@ class PartitionLog:
                  epoch_cache: LeaderEpochCache, now_ms: int) -> None:
         assert segments, "a log always has an active segment"
         self.directory = directory
-        self.config = config
         self.segments = segments
         self.base_offsets = [segment.base_offset for segment in segments]
         self.segment_created_ms = {segment.base_offset: now_ms for segment in segments}
         self._log_start_offset = log_start_offset
         self.recovery_point = recovery_point
         self.epoch_cache = epoch_cache
+        # The cache's latest epoch, read on every append; refreshed by
+        # _write_epoch_checkpoint(), which follows every change to the cache.
+        self._latest_epoch = epoch_cache.latest_epoch
         # Batches appended / covered by a flush: each written by one side only (append on
         # the event loop, flush() under _flush_lock), so append needs no lock.
         self._appended_batches = 0
@@ -91,7 +96,16 @@ class PartitionLog:
         self.closed = False
         # Guards the flush bookkeeping, which flush() reads from a worker thread.
         self._flush_lock = threading.Lock()
+        self._use_config(config)
+
+    def _use_config(self, config: LogConfig) -> None:
+        self.config = config
+        # Plain attributes of the log for what every append reads: the config object
+        # is one more object for the append path to touch.
         self._log_append_time = config.log_append_time
+        self._max_message_bytes = config.max_message_bytes
+        self._index_interval_bytes = config.index_interval_bytes
+        self._flushes_by_policy = config.flush_messages < INT64_MAX or config.flush_ms < INT64_MAX
 
     # --- opening and closing ------------------------------------------------------------
 
@@ -162,96 +176,129 @@ class PartitionLog:
 
     def append(self, batch: bytes | bytearray | memoryview, *, leader_epoch: int, now_ms: int,
                assign_offsets: bool = True,
-               validated_header: BatchHeader | None = None) -> AppendResult:
-        """Validate one v2 batch and append it.
+               validated_header: BatchHeader | None = None) -> int:
+        """Validate one v2 batch, append it and return its base offset.
+
+        The rest of what the append did follows from the header and the log: the
+        last offset is base + last_offset_delta, and with
+        message.timestamp.type=LogAppendTime the batch's timestamp is `now_ms`.
 
         validated_header: what record_batch.validate_batch returned for this very
         batch, when the caller (the produce path) has validated it already; the
         CRC is then not computed a second time.
 
         assign_offsets=True (leader): the batch gets the log end offset and
-        `leader_epoch`, written into its first 16 bytes without copying the rest.
-        assign_offsets=False (follower): the batch is stored byte for byte; its
-        base offset must be >= the log end offset and its own partition leader
-        epoch goes into the epoch cache (`leader_epoch` is not used).
+        `leader_epoch` in its first 16 bytes (outside the CRC), the rest is never
+        copied. A writable batch (bytearray, or a memoryview of one) is rewritten
+        in place and written with one write(), as Kafka assigns offsets inside
+        its buffer: the caller's bytes then carry the stored offsets. A read-only
+        batch is left untouched and written with a writev of a new prefix and
+        the rest. assign_offsets=False (follower): the batch is stored byte for
+        byte; its base offset must be >= the log end offset and its own
+        partition leader epoch goes into the epoch cache (`leader_epoch` unused).
 
-        The hot path: each field read once into a local, the common roll case checked
+        The hot path: header fields unpacked once, the common roll case checked
         inline (roll_reason() otherwise), the epoch cache consulted only when the
-        epoch changes, no lock (see flush()).
+        epoch changes, no lock (see flush()). A closed log is caught by the full roll
+        check, which close() forces (a writable batch's prefix may be rewritten
+        before an append fails).
         """
-        if self.closed:
-            raise LogClosedError(f"log {self.directory} is closed")
         if validated_header is None:
             header = validate_batch(batch)
         else:
             header = validated_header
-            # Cheap proof that the header belongs to these bytes: size and stored CRC.
-            if (header.batch_length + BATCH_LENGTH_PREFIX_SIZE != len(batch)
-                    or header.crc != _unpack_crc(batch, CRC_AT)[0]):
-                raise InvalidBatchError("validated_header does not describe this batch")
-        batch_length = header.batch_length
+        batch_length, crc, last_offset_delta, max_timestamp, records_count = _append_fields(
+            header)
+        # Cheap proof that a caller's header belongs to these bytes: size and stored CRC.
+        if validated_header is not None and (
+                batch_length + BATCH_LENGTH_PREFIX_SIZE != len(batch)
+                or crc != _unpack_crc(batch, CRC_AT)[0]):
+            raise InvalidBatchError("validated_header does not describe this batch")
         size_bytes = batch_length + BATCH_LENGTH_PREFIX_SIZE
-        config = self.config
-        if size_bytes > config.max_message_bytes:
+        if size_bytes > self._max_message_bytes:
             raise RecordBatchTooLargeError(
                 f"record batch of {size_bytes} bytes is above max.message.bytes "
-                f"{config.max_message_bytes}")
-        last_offset_delta = header.last_offset_delta
-        max_timestamp = header.max_timestamp
-        log_append_time_ms = -1
+                f"{self._max_message_bytes}")
         active = self.segments[-1]
-        buffers: list[bytes | bytearray | memoryview]
+        prefix = None  # a new first 16 bytes, for a read-only batch
         if assign_offsets:
-            if header.records_count != last_offset_delta + 1:
+            if records_count != last_offset_delta + 1:
                 raise InvalidBatchError(
-                    f"record batch holds {header.records_count} records but its last offset "
+                    f"record batch holds {records_count} records but its last offset "
                     f"delta is {last_offset_delta}")
-            base_offset, epoch = active.next_offset, leader_epoch
+            base_offset = active.next_offset
+            epoch = leader_epoch
             if self._log_append_time:
-                # The one case that must copy: the timestamp lies inside the CRC.
-                stamped = bytearray(batch)
-                set_log_append_time(stamped, now_ms)
-                batch, log_append_time_ms, max_timestamp = stamped, now_ms, now_ms
-            buffers = [pack_offset_and_epoch(base_offset, batch_length, epoch),
-                       memoryview(batch)[REWRITTEN_PREFIX_SIZE:]]
+                batch = _stamped(batch, now_ms)
+                max_timestamp = now_ms
+            if type(batch) is bytearray or (type(batch) is memoryview and not batch.readonly):
+                pack_offset_and_epoch_into(batch, 0, base_offset, batch_length, epoch)
+            else:
+                prefix = pack_offset_and_epoch(base_offset, batch_length, epoch)
         else:
-            base_offset, epoch = header.base_offset, header.partition_leader_epoch
+            base_offset = header.base_offset
+            epoch = header.partition_leader_epoch
             if base_offset < active.next_offset:
                 raise InvalidAppendOffsetError(
                     f"replicated batch base offset {base_offset} is below the log end "
                     f"offset {active.next_offset}")
-            buffers = [batch]
         last_offset = base_offset + last_offset_delta
-        # Roll check, fast path: room left, young segment, relative offset fits, indexes
-        # not full. Anything else goes through roll_reason().
-        first_timestamp = active.first_batch_timestamp
-        if not (0 < active.size_bytes <= config.segment_bytes - size_bytes
-                and 0 <= first_timestamp <= max_timestamp < first_timestamp + config.segment_ms
-                and last_offset - active.base_offset <= INT32_MAX
-                and not active.indexes_full):
+        # Roll check against the limits the active segment was given (see
+        # LogSegment.set_roll_limits); anything else goes through roll_reason().
+        position = active.size_bytes
+        if not (position + size_bytes <= active.roll_limit_bytes
+                and 0 <= max_timestamp < active.roll_at_timestamp
+                and last_offset <= active.last_offset_limit):
             active = self._segment_for_append(base_offset, last_offset, max_timestamp,
                                               size_bytes, now_ms)
-        active.append(buffers, base_offset, last_offset, max_timestamp, size_bytes,
-                      config.index_interval_bytes)
+            position = active.size_bytes
+        # LogSegment.append inlined: one write (or writev), then the bookkeeping.
+        fd = active.fd
+        try:
+            if prefix is None:
+                written = _write(fd, batch)
+            else:
+                written = _writev(fd, (prefix, memoryview(batch)[REWRITTEN_PREFIX_SIZE:]))
+            if written != size_bytes:  # a short write: start the batch over
+                os.ftruncate(fd, position)
+                write_all(fd, [batch] if prefix is None else
+                          [prefix, memoryview(batch)[REWRITTEN_PREFIX_SIZE:]], size_bytes)
+        except OSError:
+            os.ftruncate(fd, position)  # never leave half a batch behind a live segment
+            raise
+        active.next_offset = last_offset + 1
+        if max_timestamp > active.max_timestamp:
+            active.max_timestamp = max_timestamp
+            active.offset_of_max_timestamp = last_offset
+        if position == 0:
+            active.first_batch_timestamp = max_timestamp
+        if active.bytes_since_last_index_entry > self._index_interval_bytes:
+            # LogSegment.index_batch inlined.
+            active.index_pending += (last_offset, position, active.max_timestamp,
+                                     active.offset_of_max_timestamp)
+            active.index_room -= 1
+            if active.index_room <= 0:
+                active.roll_limit_bytes = NO_FAST_APPEND
+            active.bytes_since_last_index_entry = size_bytes
+        else:
+            active.bytes_since_last_index_entry += size_bytes
+        active.size_bytes = position + size_bytes
         # Same epoch as the latest: assign() would be a no-op, skip it on the hot path.
-        if epoch >= 0:
-            epochs = self.epoch_cache.entries
-            if (not epochs or epochs[-1][0] != epoch) and self.epoch_cache.assign(
-                    epoch, base_offset):
-                self._write_epoch_checkpoint()
+        if epoch != self._latest_epoch and epoch >= 0 and self.epoch_cache.assign(
+                epoch, base_offset):
+            self._write_epoch_checkpoint()
         # Flush bookkeeping without a lock: only append writes _appended_batches and
         # only flush() writes _flushed_batches (see flush() for why races are safe).
         if self._appended_batches == self._flushed_batches:
             self.first_unflushed_ms = now_ms
         self._appended_batches += 1
-        return _new_append_result(AppendResult, (base_offset, last_offset, max_timestamp,
-                                                 log_append_time_ms, self._log_start_offset,
-                                                 size_bytes))
+        return base_offset
 
     def _segment_for_append(self, base_offset: int, last_offset: int, max_timestamp: int,
                             size_bytes: int, now_ms: int) -> LogSegment:
         """The segment to append to, rolling first if roll_reason() says so (the slow
-        path: append() checks the common case inline)."""
+        path: append() checks the common case inline), with its roll limits set."""
+        self._check_open()
         active = self.active_segment
         config = self.config
         reason = roll_reason(
@@ -267,9 +314,10 @@ class PartitionLog:
             segment_bytes=config.segment_bytes,
             segment_ms=config.segment_ms,
         )
-        if reason is None:
-            return active
-        return self.roll(now_ms, base_offset=base_offset)
+        if reason is not None:
+            active = self.roll(now_ms, base_offset=base_offset)
+        active.set_roll_limits(config.segment_bytes, config.segment_ms)
+        return active
 
     def roll(self, now_ms: int, *, base_offset: int | None = None) -> LogSegment:
         """Close the active segment and start a new one at `base_offset` (the log end)."""
@@ -376,8 +424,8 @@ class PartitionLog:
 
     def update_config(self, config: LogConfig) -> None:
         """Use `config` from now on; index sizes apply to segments created later."""
-        self.config = config
-        self._log_append_time = config.log_append_time
+        self._use_config(config)
+        self.active_segment.roll_limit_bytes = NO_FAST_APPEND  # limits come from the config
 
     # --- truncation and deletion ---------------------------------------------------------
 
@@ -505,6 +553,8 @@ class PartitionLog:
 
     def needs_flush(self, now_ms: int) -> bool:
         """Whether flush.messages or flush.ms asks for an fsync now."""
+        if not self._flushes_by_policy:  # both unset: the OS writes back (the default)
+            return False
         unflushed = self._appended_batches - self._flushed_batches
         if unflushed <= 0:
             return False
@@ -577,6 +627,7 @@ class PartitionLog:
             raise OffsetOutOfRangeError(offset, self._log_start_offset, self.log_end_offset)
 
     def _write_epoch_checkpoint(self) -> None:
+        self._latest_epoch = self.epoch_cache.latest_epoch
         checkpoint.write_checkpoint(self.directory / checkpoint.LEADER_EPOCH_CHECKPOINT,
                                     [(epoch, start) for epoch, start in self.epoch_cache.entries])
 

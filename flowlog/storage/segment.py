@@ -27,6 +27,8 @@ TIME_INDEX_SUFFIX = ".timeindex"
 SEGMENT_SUFFIXES = (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX)
 INT32_MAX = 2**31 - 1
 NO_TIMESTAMP = -1
+# A roll_limit_bytes no batch fits under: the next append takes the full roll check.
+NO_FAST_APPEND = -1
 
 
 def segment_path(directory: Path, base_offset: int, suffix: str) -> Path:
@@ -51,11 +53,12 @@ class LogSegment:
         self.log_path = segment_path(directory, base_offset, LOG_SUFFIX + file_suffix)
         self.index_size_bytes_max = index_size_bytes_max
         self.fd = os.open(self.log_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        self.offset_index: OffsetIndex
-        self.time_index: TimeIndex
-        # Either index holds its maximum entry count (the log rolls). A plain attribute
-        # read on every append; _note_index_sizes() refreshes it whenever entries change.
-        self.indexes_full = False
+        self._offset_index: OffsetIndex
+        self._time_index: TimeIndex
+        # Index entries not yet in the indexes, 4 ints each (last offset, position, max
+        # timestamp so far, its offset): the append path only extends this list, and
+        # the offset_index / time_index properties move them over before any use.
+        self.index_pending: list[int] = []
         self.size_bytes = 0
         # Offset after the last stored batch (base_offset while empty).
         self.next_offset = base_offset
@@ -64,6 +67,29 @@ class LogSegment:
         # segment.ms counts from the first batch's max timestamp, as Kafka does.
         self.first_batch_timestamp = NO_TIMESTAMP
         self.bytes_since_last_index_entry = 0
+        # The active segment's roll limits, for PartitionLog.append's fast path: a batch
+        # whose end stays <= roll_limit_bytes, whose max timestamp lies in
+        # [0, roll_at_timestamp) and whose last offset is <= last_offset_limit needs
+        # no roll. The log sets them (set_roll_limits) once the segment has a first
+        # batch; anything that could change the answer resets roll_limit_bytes to
+        # NO_FAST_APPEND, which sends the next append through the full roll check.
+        self.roll_limit_bytes = NO_FAST_APPEND
+        self.roll_at_timestamp = 0
+        self.last_offset_limit = base_offset + INT32_MAX
+        # Index entries the append path may add before the indexes could be full;
+        # at 0 it forces the full roll check, which counts again (set_roll_limits).
+        self.index_room = 0
+
+    def set_roll_limits(self, segment_bytes: int, segment_ms: int) -> None:
+        """Allow fast appends up to segment.bytes and until segment.ms after the first
+        batch's timestamp, when the segment has a first batch with a timestamp and
+        room in its indexes (otherwise every append takes the full roll check)."""
+        offsets, times = self.offset_index.file, self.time_index.file
+        room = min(offsets.entries_max - len(offsets), times.entries_max - len(times))
+        if self.size_bytes and self.first_batch_timestamp >= 0 and room > 0:
+            self.index_room = room
+            self.roll_limit_bytes = segment_bytes
+            self.roll_at_timestamp = self.first_batch_timestamp + segment_ms
 
     # --- opening -------------------------------------------------------------------------
 
@@ -119,22 +145,38 @@ class LogSegment:
         segment.size_bytes = valid_end
         return segment, truncated
 
+    @property
+    def offset_index(self) -> OffsetIndex:
+        if self.index_pending:
+            self._apply_pending_index_entries()
+        return self._offset_index
+
+    @property
+    def time_index(self) -> TimeIndex:
+        if self.index_pending:
+            self._apply_pending_index_entries()
+        return self._time_index
+
+    @property
+    def indexes_full(self) -> bool:
+        """Either index holds its maximum entry count (the log rolls)."""
+        return self.offset_index.file.is_full or self.time_index.file.is_full
+
     def _create_indexes(self) -> None:
-        self.offset_index = OffsetIndex.create(
+        self._offset_index = OffsetIndex.create(
             segment_path(self.directory, self.base_offset, INDEX_SUFFIX + self.file_suffix),
             self.base_offset, self.index_size_bytes_max)
-        self.time_index = TimeIndex.create(
+        self._time_index = TimeIndex.create(
             segment_path(self.directory, self.base_offset, TIME_INDEX_SUFFIX + self.file_suffix),
             self.base_offset, self.index_size_bytes_max)
 
     def _load_checked(self) -> None:
-        self.offset_index = OffsetIndex.load(
+        self._offset_index = OffsetIndex.load(
             segment_path(self.directory, self.base_offset, INDEX_SUFFIX + self.file_suffix),
             self.base_offset, self.index_size_bytes_max)
-        self.time_index = TimeIndex.load(
+        self._time_index = TimeIndex.load(
             segment_path(self.directory, self.base_offset, TIME_INDEX_SUFFIX + self.file_suffix),
             self.base_offset, self.index_size_bytes_max)
-        self._note_index_sizes()
         file_size = os.fstat(self.fd).st_size
         indexed_offset, indexed_position = self.offset_index.last_entry()
         if len(self.offset_index.file):
@@ -173,43 +215,17 @@ class LogSegment:
                index_interval_bytes: int) -> None:
         """Write one batch given as `buffers` whose final offsets are given.
 
-        The hot path of the log (positional arguments, bookkeeping inlined): one
-        writev, then a few attribute updates; index entries only go to memory.
+        The general path (compaction's cleaned segments). PartitionLog.append
+        inlines the same steps for the active segment.
         """
         assert base_offset >= self.next_offset, "offsets must increase"
         position = self.size_bytes
         try:
-            # One writev on the hot path; write_all only finishes a short write.
-            written = os.writev(self.fd, buffers)
-            if written != size_bytes:
-                os.ftruncate(self.fd, position)
-                write_all(self.fd, buffers, size_bytes)
+            write_all(self.fd, buffers, size_bytes)
         except OSError:
             os.ftruncate(self.fd, position)  # never leave half a batch behind a live segment
             raise
-        # _account() inlined.
-        self.next_offset = last_offset + 1
-        if max_timestamp > self.max_timestamp:
-            self.max_timestamp = max_timestamp
-            self.offset_of_max_timestamp = last_offset
-        if position == 0:
-            self.first_batch_timestamp = max_timestamp
-        if self.bytes_since_last_index_entry > index_interval_bytes:
-            # OffsetIndex.append and TimeIndex.maybe_append inlined: entries go to the
-            # in-memory lists and reach the file at flush, roll or close.
-            offsets = self.offset_index.file
-            offsets.keys.append(last_offset - self.base_offset)
-            offsets.values.append(position)
-            times = self.time_index.file
-            if (not times.keys or self.max_timestamp > times.keys[-1]) and len(
-                    times.keys) < times.entries_max:
-                times.keys.append(self.max_timestamp)
-                times.values.append(self.offset_of_max_timestamp - self.base_offset)
-            if len(offsets.keys) >= offsets.entries_max or len(times.keys) >= times.entries_max:
-                self.indexes_full = True
-            self.bytes_since_last_index_entry = size_bytes
-        else:
-            self.bytes_since_last_index_entry += size_bytes
+        self._account(last_offset, max_timestamp, size_bytes, position, index_interval_bytes)
         self.size_bytes = position + size_bytes
 
     def _account(self, last_offset: int, max_timestamp: int, size_bytes: int, position: int,
@@ -219,11 +235,31 @@ class LogSegment:
         if position == 0:
             self.first_batch_timestamp = max_timestamp
         if self.bytes_since_last_index_entry > index_interval_bytes:
-            self.offset_index.append(last_offset, position)
-            self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
-            self.bytes_since_last_index_entry = 0
-            self._note_index_sizes()
-        self.bytes_since_last_index_entry += size_bytes
+            self.index_batch(last_offset, position)
+            self.bytes_since_last_index_entry = size_bytes
+        else:
+            self.bytes_since_last_index_entry += size_bytes
+
+    def index_batch(self, last_offset: int, position: int) -> None:
+        """Index the batch ending at `last_offset` stored at `position`, and the max
+        timestamp so far. PartitionLog.append inlines this: keep the two alike."""
+        self.index_pending += (last_offset, position, self.max_timestamp,
+                               self.offset_of_max_timestamp)
+        self.index_room -= 1
+        if self.index_room <= 0:
+            self.roll_limit_bytes = NO_FAST_APPEND
+
+    def _apply_pending_index_entries(self) -> None:
+        """Move index_pending into the indexes. Entries reach the files at flush, roll
+        or close."""
+        pending, self.index_pending = self.index_pending, []
+        offsets, times = self._offset_index.file, self._time_index.file
+        base_offset = self.base_offset
+        for at in range(0, len(pending), 4):
+            last_offset, position, max_timestamp, offset_of_max_timestamp = pending[at:at + 4]
+            offsets.append(last_offset - base_offset, position)
+            if (not times.keys or max_timestamp > times.keys[-1]) and not times.is_full:
+                times.append(max_timestamp, offset_of_max_timestamp - base_offset)
 
     def _note_batch(self, last_offset: int, max_timestamp: int) -> None:
         self.next_offset = last_offset + 1
@@ -233,12 +269,9 @@ class LogSegment:
 
     def on_roll(self) -> None:
         """The segment stops being active: index its final max timestamp (retention reads it)."""
+        self.roll_limit_bytes = NO_FAST_APPEND
         if self.max_timestamp != NO_TIMESTAMP:
             self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
-            self._note_index_sizes()
-
-    def _note_index_sizes(self) -> None:
-        self.indexes_full = self.offset_index.file.is_full or self.time_index.file.is_full
 
     # --- reading -------------------------------------------------------------------------
 
@@ -324,9 +357,9 @@ class LogSegment:
             return False
         position, header = found
         os.ftruncate(self.fd, position)
+        self.roll_limit_bytes = NO_FAST_APPEND
         self.offset_index.truncate_to_position(position)
         self.time_index.truncate_to_offset(header.base_offset)
-        self._note_index_sizes()
         self.size_bytes = position
         self._rescan()
         return True
@@ -355,12 +388,12 @@ class LogSegment:
 
     def close(self, *, write_indexes: bool = True) -> None:
         """Close the files; write_indexes=False drops unwritten index entries (a crash)."""
+        self.roll_limit_bytes = NO_FAST_APPEND
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-        if hasattr(self, "offset_index"):
+        if hasattr(self, "_offset_index") and hasattr(self, "_time_index"):
             self.offset_index.file.close(write_pending=write_indexes)
-        if hasattr(self, "time_index"):
             self.time_index.file.close(write_pending=write_indexes)
 
     def delete(self) -> None:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import os
+import resource
 import shutil
+import signal
 import socket
 import tempfile
 from pathlib import Path
@@ -46,14 +48,37 @@ def test_append_assigns_offsets_and_rewrites_only_the_prefix(tmp_path: Path) -> 
     batch = make_batch(5)
     first = log.append(batch, leader_epoch=7, now_ms=0)
     second = log.append(batch, leader_epoch=7, now_ms=0)
-    assert (first.base_offset, first.last_offset) == (0, 4)
-    assert (second.base_offset, second.last_offset, second.log_append_time_ms) == (5, 9, -1)
-    assert log.log_end_offset == 10
+    assert (first, second, log.log_end_offset) == (0, 5, 10)
     stored = bytes(log.read(5, 1 << 20))
     header = parse_header(stored)
     assert (header.base_offset, header.partition_leader_epoch) == (5, 7)
     assert stored[16:] == batch[16:]  # the CRC-covered part is untouched
     assert [r.offset for r in read_all_records(log)] == list(range(10))
+
+
+@pytest.mark.parametrize("kind", ["bytearray", "memoryview of bytearray"])
+def test_a_writable_batch_gets_its_prefix_rewritten_in_place(tmp_path: Path, kind: str) -> None:
+    log = open_log(tmp_path)
+    log.append(make_batch(2), leader_epoch=0, now_ms=0)
+    original = make_batch(3)
+    buffer = bytearray(original)
+    batch = buffer if kind == "bytearray" else memoryview(buffer)
+    assert log.append(batch, leader_epoch=4, now_ms=0) == 2
+    # The caller's buffer now holds what the log stored: offset 2, epoch 4, same records.
+    assert bytes(log.read(2, 1 << 20)) == bytes(buffer)
+    assert (parse_header(buffer).base_offset, parse_header(buffer).partition_leader_epoch) == (2, 4)
+    assert buffer[16:] == original[16:]
+    validate_batch(buffer)  # the CRC still holds: the prefix lies outside it
+
+
+def test_a_read_only_batch_is_left_untouched(tmp_path: Path) -> None:
+    log = open_log(tmp_path)
+    log.append(make_batch(2), leader_epoch=0, now_ms=0)
+    original = make_batch(3)
+    view = memoryview(original)  # read-only: writev of a new prefix and the rest
+    assert log.append(view, leader_epoch=4, now_ms=0) == 2
+    assert parse_header(original).base_offset == 0
+    assert parse_header(log.read(2, 1 << 20)).base_offset == 2
 
 
 def test_read_edges(tmp_path: Path) -> None:
@@ -164,8 +189,8 @@ def test_follower_append_keeps_offsets_and_rejects_going_back(tmp_path: Path) ->
     leader.append(make_batch(2), leader_epoch=3, now_ms=0)
     copied = bytearray(leader.read(0, 1 << 20))
     copied[0:8] = (100).to_bytes(8, "big")  # base offset is outside the CRC
-    result = log.append(copied, leader_epoch=-1, now_ms=0, assign_offsets=False)
-    assert (result.base_offset, log.log_end_offset, log.latest_epoch) == (100, 102, 3)
+    base_offset = log.append(copied, leader_epoch=-1, now_ms=0, assign_offsets=False)
+    assert (base_offset, log.log_end_offset, log.latest_epoch) == (100, 102, 3)
     with pytest.raises(InvalidAppendOffsetError):
         log.append(copied, leader_epoch=3, now_ms=0, assign_offsets=False)
     assert bytes(log.read(100, 1 << 20)) == bytes(copied)
@@ -193,8 +218,9 @@ def test_bad_batches_are_rejected_with_the_reason(tmp_path: Path) -> None:
 
 def test_log_append_time_stamps_the_batch(tmp_path: Path) -> None:
     log = open_log(tmp_path, **{"message.timestamp.type": "LogAppendTime"})
-    result = log.append(make_batch(2, timestamp_ms=5), leader_epoch=0, now_ms=123_456)
-    assert result.log_append_time_ms == 123_456 and result.max_timestamp == 123_456
+    original = make_batch(2, timestamp_ms=5)
+    assert log.append(original, leader_epoch=0, now_ms=123_456) == 0
+    assert parse_header(original).max_timestamp == 6  # bytes: stamped on a copy
     header = parse_header(log.read(0, 100))
     assert header.is_log_append_time and header.max_timestamp == 123_456
     assert [r.timestamp for r in read_all_records(log)] == [123_456, 123_456]
@@ -258,7 +284,7 @@ def test_leader_epochs_answer_and_persist(tmp_path: Path) -> None:
     assert (log.log_start_offset, log.log_end_offset, log.latest_epoch) == (50, 50, -1)
     log = reopen(log)
     assert (log.log_start_offset, log.log_end_offset) == (50, 50)
-    assert log.append(make_batch(1), leader_epoch=9, now_ms=0).base_offset == 50
+    assert log.append(make_batch(1), leader_epoch=9, now_ms=0) == 50
 
 
 def test_retention_by_time_and_size_never_deletes_the_active_segment(tmp_path: Path) -> None:
@@ -327,7 +353,8 @@ def test_a_validated_header_skips_the_crc_but_must_match_the_batch(tmp_path: Pat
     log = open_log(tmp_path)
     batch = make_batch(3)
     header = validate_batch(batch)
-    assert log.append(batch, leader_epoch=0, now_ms=0, validated_header=header).last_offset == 2
+    assert log.append(batch, leader_epoch=0, now_ms=0, validated_header=header) == 0
+    assert log.log_end_offset == 3
     other = make_batch(3, value_size=11)
     with pytest.raises(InvalidBatchError, match="validated_header"):
         log.append(other, leader_epoch=0, now_ms=0, validated_header=header)  # size differs
@@ -410,6 +437,9 @@ def test_clean_shutdown_marker_lifecycle(tmp_path: Path) -> None:
     assert marker.exists()
     with pytest.raises(LogClosedError):
         log.read(0, 10)
+    for batch in (make_batch(1), bytearray(make_batch(1))):  # writev and write paths
+        with pytest.raises(LogClosedError):
+            log.append(batch, leader_epoch=0, now_ms=0)
     log = PartitionLog.open(log.directory, log.config, now_ms=0)
     assert not marker.exists() and log.log_end_offset == 9
 
@@ -487,3 +517,30 @@ def test_a_replicated_offset_beyond_int32_of_the_segment_rolls(tmp_path: Path) -
     log = reopen(log)
     assert log.log_end_offset == 2**31 + 12
     assert parse_header(log.read(1, 1)).base_offset == 2**31 + 10
+
+
+@pytest.mark.parametrize("writable", [True, False], ids=["write", "writev"])
+def test_a_write_cut_short_by_the_file_size_limit_leaves_no_partial_batch(
+        tmp_path: Path, writable: bool) -> None:
+    """RLIMIT_FSIZE makes the kernel write part of the batch, then refuse (EFBIG):
+    a real short write followed by a real error, as a full disk gives."""
+    log = open_log(tmp_path)
+    first = make_batch(3, value_size=500)
+    log.append(first, leader_epoch=0, now_ms=0)
+    log.flush()  # the leader-epoch checkpoint and friends are written before the limit
+    segment_path = log.active_segment.log_path
+    size = len(first)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    second = make_batch(2, value_size=500)
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size + len(second) // 2, hard))
+        with pytest.raises(OSError):
+            log.append(bytearray(second) if writable else second, leader_epoch=0, now_ms=0)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous_handler)
+    assert os.path.getsize(segment_path) == size and log.log_end_offset == 3
+    assert log.append(second, leader_epoch=0, now_ms=0) == 3
+    log = reopen(log)
+    assert [r.offset for r in read_all_records(log)] == [0, 1, 2, 3, 4]

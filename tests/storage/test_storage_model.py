@@ -69,15 +69,17 @@ class PartitionLogMachine(RuleBasedStateMachine):
 
     @rule(batches=st.lists(st.tuples(st.integers(1, 5), st.integers(0, 120)),
                            min_size=1, max_size=8),
-          epoch=st.integers(0, 3))
-    def append(self, batches: list[tuple[int, int]], epoch: int) -> None:
+          epoch=st.integers(0, 3), writable=st.booleans())
+    def append(self, batches: list[tuple[int, int]], epoch: int, writable: bool) -> None:
         for count, value_size in batches:
             self.clock_ms += 10
             batch = make_batch(count, timestamp_ms=self.clock_ms, value_size=value_size)
-            result = self.log.append(batch, leader_epoch=epoch, now_ms=self.clock_ms)
-            assert result.base_offset == self.model.end
-            self.model.batches.append(ModelBatch(self.model.end, result.last_offset, batch[16:]))
-            self.model.end = result.last_offset + 1
+            # Writable batches are rewritten in place (one write), bytes go by writev.
+            appended = bytearray(batch) if writable else batch
+            assert self.log.append(appended, leader_epoch=epoch, now_ms=self.clock_ms) == self.model.end
+            last_offset = self.model.end + count - 1
+            self.model.batches.append(ModelBatch(self.model.end, last_offset, batch[16:]))
+            self.model.end = last_offset + 1
 
     @rule()
     def roll(self) -> None:
