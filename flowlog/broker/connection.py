@@ -32,14 +32,15 @@ from flowlog.protocol.codec import (
     decode_request_header,
     encode_response_frame,
 )
-from flowlog.protocol.framing import FrameDecoder, FramingError
+from flowlog.protocol.framing import FramingError
 from flowlog.protocol.messages import ALL_APIS
+from flowlog.protocol.receive_buffer import ReceiveBuffer
 from flowlog.storage.errors import SliceTruncatedError
 
 log = logging.getLogger(__name__)
 
-# Bytes asked of the socket per read: large enough for a produce burst in few syscalls.
-RECEIVE_CHUNK_BYTES = 256 * 1024
+# Each connection's receive buffer: large enough for a produce burst in few syscalls.
+RECEIVE_BUFFER_BYTES = 256 * 1024
 API_VERSIONS_KEY = 18
 # A response sent with sendfile yields to other tasks at least this often.
 SEND_YIELD_BYTES = 1 << 20
@@ -77,15 +78,17 @@ class Dispatcher:
     async def serve(self, stream: trio.abc.Stream, peer: str) -> None:
         self.connections_opened += 1
         connection_id = self.connections_opened
-        decoder = FrameDecoder(self.max_frame_bytes)
+        frames = ReceiveBuffer(self.max_frame_bytes, RECEIVE_BUFFER_BYTES)
+        receive_into = receiver(stream)
         try:
             async with stream:
                 while True:
-                    data = await stream.receive_some(RECEIVE_CHUNK_BYTES)
-                    if not data:
+                    # Frames handed out below are answered before space() is asked again.
+                    count = await receive_into(frames.space())
+                    if not count:
                         return
-                    decoder.feed(data)
-                    while (frame := decoder.next_frame()) is not None:
+                    frames.received(count)
+                    while (frame := frames.next_frame()) is not None:
                         slices: list[ByteSlice] = []
                         try:
                             answer = await self._answer(frame, peer, connection_id, slices)
@@ -153,6 +156,31 @@ class Dispatcher:
         except Exception:
             log.exception("%s v%d failed", api.name, header.api_version)
             raise CloseConnection(f"internal error handling {api.name}") from None
+
+
+def receiver(stream: trio.abc.Stream) -> Callable[[memoryview], Awaitable[int]]:
+    """An async receive_into(space) -> bytes received (0 at end of stream) for `stream`.
+
+    A socket stream receives straight into the space (recv_into): the bytes land
+    where the frame will be parsed and written from. Other streams (wrapped or
+    in-memory) go through receive_some and one copy.
+    """
+    socket = getattr(stream, "socket", None)
+    if socket is None:
+        async def receive_copied(space: memoryview) -> int:
+            data = await stream.receive_some(len(space))
+            space[:len(data)] = data
+            return len(data)
+        return receive_copied
+
+    async def receive_direct(space: memoryview) -> int:
+        try:
+            return cast(int, await socket.recv_into(space))
+        except OSError as error:
+            # A reset peer ends the connection as an end of stream would, as
+            # SocketStream.receive_some reports it.
+            raise trio.BrokenResourceError(f"receive failed: {error}") from error
+    return receive_direct
 
 
 async def send_chunks(stream: trio.abc.Stream, chunks: list[ResponseChunk]) -> None:

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flowlog.protocol.framing import FrameTooLargeError, InvalidFrameLengthError, frame_prefix
+from flowlog.protocol.receive_buffer import ReceiveBuffer
+
+
+def feed(buffer: ReceiveBuffer, data: bytes) -> int:
+    """Receive `data` as a socket would: as much as the space takes per call."""
+    space = buffer.space()
+    count = min(len(space), len(data))
+    space[:count] = data[:count]
+    buffer.received(count)
+    return count
+
+
+def receive_all(buffer: ReceiveBuffer, stream: bytes, chunk_sizes: list[int]) -> list[bytes]:
+    """Frames out of `stream` delivered in chunks of the given sizes (cycled)."""
+    frames: list[bytes] = []
+    position = 0
+    turn = 0
+    while position < len(stream):
+        size = chunk_sizes[turn % len(chunk_sizes)]
+        turn += 1
+        position += feed(buffer, stream[position:position + size])
+        while (frame := buffer.next_frame()) is not None:
+            assert not frame.readonly
+            frames.append(bytes(frame))
+    return frames
+
+
+@settings(max_examples=200, deadline=None)
+@given(payloads=st.lists(st.binary(max_size=300), max_size=12),
+       chunk_sizes=st.lists(st.integers(1, 400), min_size=1, max_size=6),
+       buffer_bytes=st.integers(4, 128))
+def test_frames_come_out_whole_and_in_order_whatever_the_chunking(
+        payloads: list[bytes], chunk_sizes: list[int], buffer_bytes: int) -> None:
+    # Small buffers force every path: moving a partial frame (overlapping the old
+    # bytes), frames larger than the buffer, and returning to the standard buffer.
+    buffer = ReceiveBuffer(max_frame_bytes=1000, buffer_bytes=buffer_bytes)
+    stream = b"".join(frame_prefix(len(payload)) + payload for payload in payloads)
+    assert receive_all(buffer, stream, chunk_sizes) == payloads
+    assert buffer.buffered_bytes == 0
+
+
+def test_a_frame_is_a_writable_view_of_the_buffer() -> None:
+    buffer = ReceiveBuffer(max_frame_bytes=100)
+    feed(buffer, frame_prefix(5) + b"hello" + frame_prefix(3))
+    frame = buffer.next_frame()
+    assert frame is not None and bytes(frame) == b"hello"
+    frame[0:1] = b"j"  # the broker writes a batch's offsets this way
+    assert bytes(frame) == b"jello"
+    assert buffer.next_frame() is None and buffer.buffered_bytes == 4
+
+
+def test_a_large_frame_gets_its_own_buffer_and_the_standard_one_comes_back() -> None:
+    buffer = ReceiveBuffer(max_frame_bytes=10_000, buffer_bytes=16)
+    big = bytes(range(256)) * 10
+    stream = frame_prefix(len(big)) + big + frame_prefix(2) + b"ok"
+    assert receive_all(buffer, stream, [7]) == [big, b"ok"]
+    assert len(buffer.space()) == 16
+
+
+def test_space_is_never_empty() -> None:
+    buffer = ReceiveBuffer(max_frame_bytes=100, buffer_bytes=8)
+    for _ in range(50):
+        space = buffer.space()
+        assert len(space) > 0
+        space[0] = 0
+        buffer.received(1)  # one byte at a time: prefixes and payloads cut everywhere
+        while buffer.next_frame() is not None:
+            pass
+
+
+@pytest.mark.parametrize(("prefix", "error"), [
+    ((-1).to_bytes(4, "big", signed=True), InvalidFrameLengthError),
+    ((101).to_bytes(4, "big"), FrameTooLargeError),
+])
+def test_bad_lengths_are_refused(prefix: bytes, error: type[Exception]) -> None:
+    buffer = ReceiveBuffer(max_frame_bytes=100)
+    feed(buffer, prefix)
+    with pytest.raises(error):
+        buffer.next_frame()
+
+
+def test_received_cannot_claim_more_than_the_space() -> None:
+    buffer = ReceiveBuffer(max_frame_bytes=100, buffer_bytes=8)
+    with pytest.raises(ValueError, match="space"):
+        buffer.received(len(buffer.space()) + 1)
+    with pytest.raises(ValueError):
+        ReceiveBuffer(max_frame_bytes=0)
