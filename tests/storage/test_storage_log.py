@@ -544,3 +544,25 @@ def test_a_write_cut_short_by_the_file_size_limit_leaves_no_partial_batch(
     assert log.append(second, leader_epoch=0, now_ms=0) == 3
     log = reopen(log)
     assert [r.offset for r in read_all_records(log)] == [0, 1, 2, 3, 4]
+
+
+def test_a_config_change_applies_to_the_next_append(tmp_path: Path) -> None:
+    """The roll limits the active segment was given come from the old config: an
+    update must drop them (segment.bytes, segment.ms and max.message.bytes)."""
+    log = open_log(tmp_path, **{"segment.bytes": "1000000"})
+    for timestamp in (1_000, 1_001, 1_002):  # a first batch, then fast appends
+        log.append(make_batch(1, timestamp_ms=timestamp), leader_epoch=0, now_ms=0)
+    assert len(log.segments) == 1
+    log.update_config(small_config(**{"segment.bytes": "200"}))
+    log.append(make_batch(1, timestamp_ms=1_003), leader_epoch=0, now_ms=0)
+    assert len(log.segments) == 2
+    log.append(make_batch(1, timestamp_ms=1_004), leader_epoch=0, now_ms=0)
+    log.update_config(small_config(**{"segment.ms": "10"}))
+    log.append(make_batch(1, timestamp_ms=1_005), leader_epoch=0, now_ms=0)
+    assert len(log.segments) == 2  # 1_005 - 1_003 < 10
+    log.append(make_batch(1, timestamp_ms=1_013), leader_epoch=0, now_ms=0)
+    assert len(log.segments) == 3  # 1_013 - 1_003 >= 10
+    log.update_config(small_config(**{"max.message.bytes": "50"}))
+    with pytest.raises(RecordBatchTooLargeError):
+        log.append(bytearray(make_batch(1)), leader_epoch=0, now_ms=0)
+    assert log.log_end_offset == 7
