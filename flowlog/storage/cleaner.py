@@ -13,6 +13,7 @@ from flowlog.storage.compaction import (
     commit_swap,
     dirty_ratio,
     discard_cleaned,
+    last_batch_of_each_producer,
     write_cleaned_segment,
 )
 from flowlog.storage.segment import LogSegment
@@ -51,13 +52,14 @@ def compact_log(log: PartitionLog, now_ms: int, *, force: bool = False) -> Compa
     if not force and dirty_ratio(cleanable, first_dirty) < config.min_cleanable_dirty_ratio:
         return None
     offset_map, covered = build_offset_map(cleanable)
+    last_batches = last_batch_of_each_producer(log.segments)
     records_read = records_kept = size_before = size_after = 0
     for position in range(covered):
         old = log.segments[position]
         statistics = write_cleaned_segment(
             old, offset_map, now_ms=now_ms, delete_retention_ms=config.delete_retention_ms,
             index_size_bytes_max=config.segment_index_bytes,
-            index_interval_bytes=config.index_interval_bytes,
+            index_interval_bytes=config.index_interval_bytes, last_batches=last_batches,
         )
         records_read += statistics.records_read
         records_kept += statistics.records_kept

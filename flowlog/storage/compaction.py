@@ -4,7 +4,10 @@ Each cleanable segment is rewritten one for one into a replacement with the
 same base offset. Offsets are preserved (gaps are allowed), a batch whose
 records all survive is copied byte for byte, and a partly kept batch is
 re-encoded in its own codec with its base offset, last offset delta, producer
-fields and leader epoch unchanged. Control batches and transactional batches
+fields and leader epoch unchanged. A batch that loses every record but is its
+idempotent producer's last batch in the log is kept as an empty batch (header
+only, as Kafka's cleaner does): the broker rebuilds producer state from the log
+at start, and without it the producer's next sequence would look out of order. Control batches and transactional batches
 are copied whole and never supersede other records (flowlog keeps no aborted
 transaction index, so it cannot tell committed data from aborted).
 
@@ -88,6 +91,16 @@ def build_offset_map(segments: Sequence[LogSegment]) -> tuple[dict[bytes, int], 
     return offset_map, len(segments)
 
 
+def last_batch_of_each_producer(segments: Sequence[LogSegment]) -> dict[int, int]:
+    """Producer id -> base offset of its last batch in `segments` (the whole log)."""
+    last: dict[int, int] = {}
+    for segment in segments:
+        for _position, header in segment.iter_headers():
+            if header.producer_id >= 0:
+                last[header.producer_id] = header.base_offset
+    return last
+
+
 def keep_record(record: Record, offset_map: dict[bytes, int], drop_tombstones: bool) -> bool:
     if record.key is None:
         return True  # nothing can supersede a record without a key
@@ -97,20 +110,44 @@ def keep_record(record: Record, offset_map: dict[bytes, int], drop_tombstones: b
 
 
 def clean_batch(
-    batch: memoryview, offset_map: dict[bytes, int], now_ms: int, delete_retention_ms: int
+    batch: memoryview, offset_map: dict[bytes, int], now_ms: int, delete_retention_ms: int,
+    last_batches: dict[int, int] | None = None,
 ) -> tuple[bytes | memoryview | None, int, int]:
-    """The batch as it survives compaction (None if no record does), records read, kept."""
+    """The batch as it survives compaction (None if nothing does), records read, kept.
+
+    last_batches: producer id -> base offset of its last batch in the log; such a
+    batch that keeps no record survives as an empty batch (an earlier empty one goes).
+    """
     header, records = decode_batch(batch)
     if header.is_control or header.is_transactional:
         return batch, len(records), len(records)
     # Tombstones live delete.retention.ms past their batch's newest timestamp.
     drop_tombstones = now_ms - delete_retention_ms >= header.max_timestamp
     kept = [record for record in records if keep_record(record, offset_map, drop_tombstones)]
+    if not kept:
+        producer_id = header.producer_id
+        if producer_id >= 0 and (last_batches or {}).get(producer_id) == header.base_offset:
+            return (batch if not records else empty_batch(header)), len(records), 0
+        return None, len(records), 0
     if len(kept) == len(records):
         return batch, len(records), len(kept)
-    if not kept:
-        return None, len(records), 0
     return rebuild_batch(header, kept), len(records), len(kept)
+
+
+def empty_batch(header: BatchHeader) -> bytes:
+    """`header`'s batch with no records: same offsets, producer id, epoch and sequences,
+    both timestamps set to its max timestamp, uncompressed."""
+    return build_batch(
+        [],
+        base_offset=header.base_offset,
+        producer_id=header.producer_id,
+        producer_epoch=header.producer_epoch,
+        base_sequence=header.base_sequence,
+        partition_leader_epoch=header.partition_leader_epoch,
+        log_append_time=header.max_timestamp if header.is_log_append_time else None,
+        last_offset_delta=header.last_offset_delta,
+        base_timestamp=header.max_timestamp,
+    )
 
 
 def rebuild_batch(header: BatchHeader, records: Sequence[Record]) -> bytes:
@@ -131,6 +168,7 @@ def rebuild_batch(header: BatchHeader, records: Sequence[Record]) -> bytes:
 def write_cleaned_segment(
     segment: LogSegment, offset_map: dict[bytes, int], *, now_ms: int,
     delete_retention_ms: int, index_size_bytes_max: int, index_interval_bytes: int,
+    last_batches: dict[int, int] | None = None,
 ) -> CleanStatistics:
     """Write `segment`'s compacted replacement as fsynced .cleaned files."""
     cleaned = LogSegment.create(segment.directory, segment.base_offset, index_size_bytes_max,
@@ -138,7 +176,8 @@ def write_cleaned_segment(
     records_read = records_kept = 0
     try:
         for _position, batch in segment.iter_batches():
-            survivor, read, kept = clean_batch(batch, offset_map, now_ms, delete_retention_ms)
+            survivor, read, kept = clean_batch(batch, offset_map, now_ms, delete_retention_ms,
+                                               last_batches)
             records_read += read
             records_kept += kept
             if survivor is None:

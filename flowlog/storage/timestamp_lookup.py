@@ -59,4 +59,27 @@ def find_max_timestamp_offset(
             best = segment
     if best is None:
         return None
-    return find_offset_for_timestamp([best], best.max_timestamp, log_start_offset)
+    found = find_offset_for_timestamp([best], best.max_timestamp, log_start_offset)
+    if found is not None:
+        return found
+    # No readable record carries that segment's max timestamp: it came from an empty
+    # batch compaction kept, or from records below the log start. Scan the records.
+    return _scan_for_max_timestamp(segments, log_start_offset)
+
+
+def _scan_for_max_timestamp(
+    segments: Sequence[LogSegment], log_start_offset: int
+) -> tuple[int, int] | None:
+    best: tuple[int, int] | None = None  # (timestamp, offset)
+    for segment in segments:
+        if segment.next_offset <= log_start_offset:
+            continue
+        for _position, batch in segment.iter_batches():
+            header, records = decode_batch(batch)
+            for record in records:
+                if record.offset < log_start_offset:
+                    continue
+                timestamp = header.max_timestamp if header.is_log_append_time else record.timestamp
+                if best is None or timestamp > best[0]:
+                    best = (timestamp, record.offset)
+    return None if best is None else (best[1], best[0])

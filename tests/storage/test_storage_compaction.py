@@ -140,3 +140,60 @@ def test_interrupted_compaction_recovers_to_old_or_new(tmp_path: Path, steps_don
     assert read_all_records(log) == (compacted if committed else original)
     leftovers = [p.name for p in crashed.iterdir() if p.name.endswith((".cleaned", ".swap"))]
     assert leftovers == []
+
+
+def idempotent_batch(producer_id: int, sequence: int, key: bytes, value: bytes,
+                     timestamp_ms: int, count: int = 1) -> bytes:
+    records = [Record(offset=i, timestamp=timestamp_ms, key=key, value=value + b"%d" % i)
+               for i in range(count)]
+    return build_batch(records, producer_id=producer_id, producer_epoch=0,
+                       base_sequence=sequence)
+
+
+def test_a_producers_last_batch_survives_as_an_empty_batch(tmp_path: Path) -> None:
+    """Producer 1's last batch is wholly superseded by producer 2: it stays as a
+    header with producer 1's sequences (its state survives a restart), while its
+    earlier superseded batch goes; a later compaction drops the empty batch once
+    producer 1 has a newer one."""
+    log = PartitionLog.open(tmp_path, small_config(**COMPACT), now_ms=0)
+    log.append(idempotent_batch(1, 0, b"k", b"a", 1_000), leader_epoch=0, now_ms=0)  # 0
+    log.append(idempotent_batch(1, 1, b"k", b"b", 1_001, count=2), leader_epoch=0,
+               now_ms=0)  # 1-2
+    log.append(idempotent_batch(2, 0, b"k", b"c", 1_002), leader_epoch=0, now_ms=0)  # 3
+    log.roll(now_ms=0)
+    log.append(make_batch(1, keys=[b"other"]), leader_epoch=0, now_ms=0)  # 4, active
+    log.compact(now_ms=10**6, force=True)
+
+    headers = list(log.iter_batch_headers(0))
+    assert [(h.base_offset, h.producer_id, h.base_sequence, h.last_offset_delta,
+             h.records_count) for h in headers] == [
+        (1, 1, 1, 1, 0),  # producer 1's last batch, emptied: sequences 1-2 kept
+        (3, 2, 0, 0, 1),
+        (4, -1, -1, 0, 1),
+    ]
+    assert headers[0].max_timestamp == 1_001
+    assert [(r.offset, r.value) for r in read_all_records(log)] == [(3, b"c0"), (4, b"\x00" * 10)]
+    log.close()
+    log = PartitionLog.open(tmp_path, log.config, now_ms=0)  # recovery accepts it
+    assert log.log_end_offset == 5 and len(list(log.iter_batch_headers(0))) == 3
+
+    log.append(idempotent_batch(1, 3, b"k2", b"d", 1_003), leader_epoch=0, now_ms=0)  # 5
+    log.roll(now_ms=0)
+    log.compact(now_ms=10**6, force=True)
+    assert [(h.base_offset, h.producer_id) for h in log.iter_batch_headers(0)] == [
+        (3, 2), (4, -1), (5, 1)]
+    log.close()
+
+
+def test_max_timestamp_lookup_skips_the_timestamp_of_an_empty_batch(tmp_path: Path) -> None:
+    """The emptied batch keeps its max timestamp (as Kafka's does), so the segment's
+    max belongs to no record: ListOffsets MAX_TIMESTAMP must still find a record."""
+    log = PartitionLog.open(tmp_path, small_config(**COMPACT), now_ms=0)
+    log.append(idempotent_batch(1, 0, b"k", b"late", 5_000), leader_epoch=0, now_ms=0)  # 0
+    log.append(idempotent_batch(2, 0, b"k", b"early", 2_000), leader_epoch=0, now_ms=0)  # 1
+    log.append(idempotent_batch(2, 1, b"j", b"early", 1_500), leader_epoch=0, now_ms=0)  # 2
+    log.roll(now_ms=0)
+    assert log.offset_of_max_timestamp() == (0, 5_000)
+    log.compact(now_ms=10**6, force=True)
+    assert [h.records_count for h in log.iter_batch_headers(0)] == [0, 1, 1]
+    assert log.offset_of_max_timestamp() == (1, 2_000)
