@@ -144,11 +144,9 @@ class Partition:
             return AppendOutcome(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, message=check.detail)
         if check.verdict is Verdict.FENCED_EPOCH:
             return AppendOutcome(ErrorCode.INVALID_PRODUCER_EPOCH, message=check.detail)
-        # The CRC was checked above; the log checks only that the header is this batch's.
+        # Validated above: the log trusts the header (its hot path).
         log = self.log
-        base_offset = log.append(
-            batch, leader_epoch=self.leader_epoch, now_ms=now_ms, validated_header=header
-        )
+        base_offset = log.append_validated(batch, header, self.leader_epoch, now_ms)
         self.producers.record_append(header, base_offset)
         if self._waiters:
             self._wake_waiters()

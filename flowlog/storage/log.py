@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import operator
 import os
-import struct
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,6 @@ from pathlib import Path
 from flowlog.protocol.record_batch import (
     BATCH_HEADER_SIZE,
     BATCH_LENGTH_PREFIX_SIZE,
-    CRC_AT,
     BatchHeader,
     InvalidBatchError,
     pack_offset_and_epoch,
@@ -52,13 +50,12 @@ from flowlog.storage.timestamp_lookup import find_max_timestamp_offset, find_off
 REWRITTEN_PREFIX_SIZE = 16
 
 
-_unpack_crc = struct.Struct(">I").unpack_from
 _write = os.write
 _writev = os.writev
 # The header fields every append reads, in one C call (a NamedTuple's named access
 # is a descriptor call per field).
 _append_fields = operator.itemgetter(*(BatchHeader._fields.index(name) for name in (
-    "batch_length", "crc", "last_offset_delta", "max_timestamp", "records_count")))
+    "batch_length", "last_offset_delta", "max_timestamp", "records_count")))
 
 
 def _stamped(batch: bytes | bytearray | memoryview, now_ms: int) -> bytearray | memoryview:
@@ -184,36 +181,41 @@ class PartitionLog:
         message.timestamp.type=LogAppendTime the batch's timestamp is `now_ms`.
 
         validated_header: what record_batch.validate_batch returned for this very
-        batch, when the caller (the produce path) has validated it already; the
-        CRC is then not computed a second time.
+        batch, when the caller has validated it already; the CRC is then not
+        computed a second time (the header's batch length must match the bytes).
 
         assign_offsets=True (leader): the batch gets the log end offset and
         `leader_epoch` in its first 16 bytes (outside the CRC), the rest is never
         copied. A writable batch (bytearray, or a memoryview of one) is rewritten
         in place and written with one write(), as Kafka assigns offsets inside
-        its buffer: the caller's bytes then carry the stored offsets. A read-only
-        batch is left untouched and written with a writev of a new prefix and
-        the rest. assign_offsets=False (follower): the batch is stored byte for
-        byte; its base offset must be >= the log end offset and its own
-        partition leader epoch goes into the epoch cache (`leader_epoch` unused).
-
-        The hot path: header fields unpacked once, the common roll case checked
-        inline (roll_reason() otherwise), the epoch cache consulted only when the
-        epoch changes, no lock (see flush()). A closed log is caught by the full roll
-        check, which close() forces (a writable batch's prefix may be rewritten
-        before an append fails).
+        its buffer: the caller's bytes then carry the stored offsets (a failed
+        append may have rewritten them too). A read-only batch is left untouched
+        and written with a writev of a new prefix and the rest.
+        assign_offsets=False (follower): the batch is stored byte for byte; its
+        base offset must be >= the log end offset and its own partition leader
+        epoch goes into the epoch cache (`leader_epoch` unused).
         """
         if validated_header is None:
             header = validate_batch(batch)
         else:
             header = validated_header
-        batch_length, crc, last_offset_delta, max_timestamp, records_count = _append_fields(
-            header)
-        # Cheap proof that a caller's header belongs to these bytes: size and stored CRC.
-        if validated_header is not None and (
-                batch_length + BATCH_LENGTH_PREFIX_SIZE != len(batch)
-                or crc != _unpack_crc(batch, CRC_AT)[0]):
-            raise InvalidBatchError("validated_header does not describe this batch")
+            if header.batch_length + BATCH_LENGTH_PREFIX_SIZE != len(batch):
+                raise InvalidBatchError("validated_header does not describe this batch")
+        return self.append_validated(batch, header, leader_epoch, now_ms, assign_offsets)
+
+    def append_validated(self, batch: bytes | bytearray | memoryview, header: BatchHeader,
+                         leader_epoch: int, now_ms: int, assign_offsets: bool = True) -> int:
+        """append() of a batch whose header validate_batch returned for these very
+        bytes (the produce path validates once, in Partition.append). Trusted, not
+        checked again: the hot path, with positional arguments.
+
+        Header fields unpacked with one C call, the roll rule checked against
+        limits the segment was given (roll_reason() otherwise), the segment
+        update inlined, the epoch cache consulted only when the epoch changes, no
+        lock (see flush()). A closed log is caught by the full roll check, which
+        close() forces.
+        """
+        batch_length, last_offset_delta, max_timestamp, records_count = _append_fields(header)
         size_bytes = batch_length + BATCH_LENGTH_PREFIX_SIZE
         if size_bytes > self._max_message_bytes:
             raise RecordBatchTooLargeError(
@@ -252,6 +254,10 @@ class PartitionLog:
             active = self._segment_for_append(base_offset, last_offset, max_timestamp,
                                               size_bytes, now_ms)
             position = active.size_bytes
+            if position == 0:
+                # Set before the write; a failed write leaves the segment empty, and
+                # the next append (slow path again) sets it anew.
+                active.first_batch_timestamp = max_timestamp
         # LogSegment.append inlined: one write (or writev), then the bookkeeping.
         fd = active.fd
         try:
@@ -270,15 +276,10 @@ class PartitionLog:
         if max_timestamp > active.max_timestamp:
             active.max_timestamp = max_timestamp
             active.offset_of_max_timestamp = last_offset
-        if position == 0:
-            active.first_batch_timestamp = max_timestamp
         if active.bytes_since_last_index_entry > self._index_interval_bytes:
-            # LogSegment.index_batch inlined.
+            # LogSegment.index_batch inlined (the roll limit bounds how many).
             active.index_pending += (last_offset, position, active.max_timestamp,
                                      active.offset_of_max_timestamp)
-            active.index_room -= 1
-            if active.index_room <= 0:
-                active.roll_limit_bytes = NO_FAST_APPEND
             active.bytes_since_last_index_entry = size_bytes
         else:
             active.bytes_since_last_index_entry += size_bytes
@@ -316,7 +317,8 @@ class PartitionLog:
         )
         if reason is not None:
             active = self.roll(now_ms, base_offset=base_offset)
-        active.set_roll_limits(config.segment_bytes, config.segment_ms)
+        active.set_roll_limits(config.segment_bytes, config.segment_ms,
+                               config.index_interval_bytes)
         return active
 
     def roll(self, now_ms: int, *, base_offset: int | None = None) -> LogSegment:

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from flowlog.protocol.record_batch import (
+    BATCH_HEADER_SIZE,
     BatchHeader,
     InvalidBatchError,
     parse_header,
@@ -29,6 +30,8 @@ INT32_MAX = 2**31 - 1
 NO_TIMESTAMP = -1
 # A roll_limit_bytes no batch fits under: the next append takes the full roll check.
 NO_FAST_APPEND = -1
+# Index entries queued on the append path before the full roll check applies them.
+PENDING_INDEX_ENTRIES_MAX = 4096
 
 
 def segment_path(directory: Path, base_offset: int, suffix: str) -> Path:
@@ -76,19 +79,27 @@ class LogSegment:
         self.roll_limit_bytes = NO_FAST_APPEND
         self.roll_at_timestamp = 0
         self.last_offset_limit = base_offset + INT32_MAX
-        # Index entries the append path may add before the indexes could be full;
-        # at 0 it forces the full roll check, which counts again (set_roll_limits).
-        self.index_room = 0
 
-    def set_roll_limits(self, segment_bytes: int, segment_ms: int) -> None:
-        """Allow fast appends up to segment.bytes and until segment.ms after the first
-        batch's timestamp, when the segment has a first batch with a timestamp and
-        room in its indexes (otherwise every append takes the full roll check)."""
+    def set_roll_limits(self, segment_bytes: int, segment_ms: int,
+                        index_interval_bytes: int) -> None:
+        """Allow fast appends until segment.ms after the first batch's timestamp and
+        up to an end position that segment.bytes and the room left in the indexes
+        both allow, when the segment has a first batch with a timestamp (otherwise
+        every append takes the full roll check).
+
+        Index room as bytes: an index entry needs more than index.interval.bytes,
+        and at least one batch header, since the previous one, so appends ending
+        at or before size + (room - 1) * step add fewer than `room` entries. The
+        room is capped at PENDING_INDEX_ENTRIES_MAX, and reading the indexes here
+        applies the queued entries, so the queue stays bounded even if nothing
+        reads the log.
+        """
         offsets, times = self.offset_index.file, self.time_index.file
-        room = min(offsets.entries_max - len(offsets), times.entries_max - len(times))
-        if self.size_bytes and self.first_batch_timestamp >= 0 and room > 0:
-            self.index_room = room
-            self.roll_limit_bytes = segment_bytes
+        room = min(offsets.entries_max - len(offsets), times.entries_max - len(times),
+                   PENDING_INDEX_ENTRIES_MAX)
+        if self.size_bytes and self.first_batch_timestamp >= 0 and room >= 2:
+            step = max(index_interval_bytes + 1, BATCH_HEADER_SIZE)
+            self.roll_limit_bytes = min(segment_bytes, self.size_bytes + (room - 1) * step)
             self.roll_at_timestamp = self.first_batch_timestamp + segment_ms
 
     # --- opening -------------------------------------------------------------------------
@@ -242,24 +253,28 @@ class LogSegment:
 
     def index_batch(self, last_offset: int, position: int) -> None:
         """Index the batch ending at `last_offset` stored at `position`, and the max
-        timestamp so far. PartitionLog.append inlines this: keep the two alike."""
+        timestamp so far. PartitionLog.append_validated inlines this: keep the two alike."""
         self.index_pending += (last_offset, position, self.max_timestamp,
                                self.offset_of_max_timestamp)
-        self.index_room -= 1
-        if self.index_room <= 0:
-            self.roll_limit_bytes = NO_FAST_APPEND
 
     def _apply_pending_index_entries(self) -> None:
-        """Move index_pending into the indexes. Entries reach the files at flush, roll
-        or close."""
+        """Move index_pending into the indexes, in bulk (list slices, one pass for the
+        time index). Entries reach the files at flush, roll or close."""
         pending, self.index_pending = self.index_pending, []
         offsets, times = self._offset_index.file, self._time_index.file
         base_offset = self.base_offset
-        for at in range(0, len(pending), 4):
-            last_offset, position, max_timestamp, offset_of_max_timestamp = pending[at:at + 4]
-            offsets.append(last_offset - base_offset, position)
-            if (not times.keys or max_timestamp > times.keys[-1]) and not times.is_full:
-                times.append(max_timestamp, offset_of_max_timestamp - base_offset)
+        # Appended in offset order: the keys increase, as IndexFile.append checks.
+        offsets.keys.extend([last_offset - base_offset for last_offset in pending[0::4]])
+        offsets.values.extend(pending[1::4])
+        time_keys, time_values = times.keys, times.values
+        latest = time_keys[-1] if time_keys else NO_TIMESTAMP - 1
+        room = times.entries_max - len(time_keys)
+        for max_timestamp, offset in zip(pending[2::4], pending[3::4], strict=True):
+            if max_timestamp > latest and room > 0:
+                time_keys.append(max_timestamp)
+                time_values.append(offset - base_offset)
+                latest = max_timestamp
+                room -= 1
 
     def _note_batch(self, last_offset: int, max_timestamp: int) -> None:
         self.next_offset = last_offset + 1
