@@ -22,26 +22,38 @@ from flowlog.protocol.framing import (
 )
 
 DEFAULT_BUFFER_BYTES = 256 * 1024
+INITIAL_BUFFER_BYTES = 16 * 1024
 
 
 class ReceiveBuffer:
-    def __init__(self, max_frame_bytes: int, buffer_bytes: int = DEFAULT_BUFFER_BYTES) -> None:
+    def __init__(self, max_frame_bytes: int, buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+                 initial_bytes: int = INITIAL_BUFFER_BYTES) -> None:
         if max_frame_bytes <= 0:
             raise ValueError(f"max_frame_bytes must be positive, got {max_frame_bytes}")
-        if buffer_bytes < SIZE_PREFIX_BYTES:
-            raise ValueError(f"buffer_bytes must be at least {SIZE_PREFIX_BYTES}")
+        if min(buffer_bytes, initial_bytes) < SIZE_PREFIX_BYTES:
+            raise ValueError(f"buffer sizes must be at least {SIZE_PREFIX_BYTES} bytes")
         self.max_frame_bytes = max_frame_bytes
-        # Allocated (and zeroed) once per connection; big frames borrow a larger one.
-        self._standard = bytearray(buffer_bytes)
+        # The connection's own buffer starts small (an idle or metadata-only client
+        # holds 16 KiB) and doubles, up to buffer_bytes, whenever a receive fills it
+        # or a frame needs more. A frame above buffer_bytes gets a buffer of its own.
+        self._standard_max = max(buffer_bytes, initial_bytes)
+        self._standard = bytearray(initial_bytes)
         self._buffer = self._standard
         self._view = memoryview(self._buffer)
         self._start = 0  # first byte not handed out yet
         self._end = 0  # end of the bytes received
+        self._space_bytes = 0  # size of the last space() handed out
+        self._filled = False  # the last receive filled all of it: more is coming
 
     @property
     def buffered_bytes(self) -> int:
         """Bytes received and not yet handed out as (part of) a frame."""
         return self._end - self._start
+
+    @property
+    def capacity(self) -> int:
+        """Size of the connection's own buffer now."""
+        return len(self._standard)
 
     def space(self) -> memoryview:
         """Where the next bytes go (never empty); then call received(count).
@@ -49,19 +61,34 @@ class ReceiveBuffer:
         Frames handed out before this call must no longer be used.
         """
         pending = self._end - self._start
+        needed = self._pending_frame_size() if pending else 0
+        self._grow_standard(needed)
         if pending == 0:
             self._start = self._end = 0
-            if self._buffer is not self._standard:
-                self._use(self._standard)
-        elif self._start > 0 or self._pending_frame_size() > len(self._buffer):
-            self._move_pending_to_front(pending)
+            self._use(self._standard)
+        else:
+            # The unfinished frame goes to the front of a buffer that can hold all of it.
+            if needed <= len(self._standard):
+                target = self._standard
+            elif needed <= len(self._buffer):
+                target = self._buffer
+            else:
+                target = bytearray(needed)
+            if target is not self._buffer or self._start > 0:
+                # memoryview slice assignment is a memmove: overlap is safe.
+                memoryview(target)[:pending] = self._view[self._start:self._end]
+                self._use(target)
+                self._start, self._end = 0, pending
+        self._space_bytes = len(self._buffer) - self._end
         return self._view[self._end:]
 
     def received(self, count: int) -> None:
         """`count` bytes were written at the start of the last space()."""
-        if not 0 <= count <= len(self._buffer) - self._end:
-            raise ValueError(f"received {count} bytes into {len(self._buffer) - self._end} of space")
+        if not 0 <= count <= self._space_bytes:
+            raise ValueError(f"received {count} bytes into {self._space_bytes} of space")
         self._end += count
+        self._space_bytes -= count
+        self._filled = count > 0 and self._space_bytes == 0
 
     def next_frame(self) -> memoryview | None:
         """The next complete frame's payload (no prefix), writable, or None if more
@@ -93,19 +120,17 @@ class ReceiveBuffer:
             return SIZE_PREFIX_BYTES
         return SIZE_PREFIX_BYTES + self._frame_length(self._start)
 
-    def _move_pending_to_front(self, pending: int) -> None:
-        """Put the unfinished frame at position 0 of a buffer that can hold all of it."""
-        needed = self._pending_frame_size()
-        if needed <= len(self._standard):
-            target = self._standard
-        elif needed <= len(self._buffer):
-            target = self._buffer
-        else:
-            target = bytearray(needed)
-        # memoryview slice assignment copies with memmove: overlap within one buffer is safe.
-        memoryview(target)[:pending] = self._view[self._start:self._end]
-        self._use(target)
-        self._start, self._end = 0, pending
+    def _grow_standard(self, needed: int) -> None:
+        """Double the connection's buffer after a receive that filled it, or make it
+        hold a frame of `needed` bytes, within buffer_bytes."""
+        size = len(self._standard)
+        wanted = size * 2 if self._filled else size
+        if size < needed <= self._standard_max:
+            wanted = max(wanted, needed)
+        wanted = min(wanted, self._standard_max)
+        self._filled = False
+        if wanted > size:
+            self._standard = bytearray(wanted)  # the old one goes once nothing views it
 
     def _use(self, buffer: bytearray) -> None:
         if buffer is not self._buffer:

@@ -35,12 +35,15 @@ def receive_all(buffer: ReceiveBuffer, stream: bytes, chunk_sizes: list[int]) ->
 @settings(max_examples=200, deadline=None)
 @given(payloads=st.lists(st.binary(max_size=300), max_size=12),
        chunk_sizes=st.lists(st.integers(1, 400), min_size=1, max_size=6),
-       buffer_bytes=st.integers(4, 128))
+       buffer_bytes=st.integers(4, 128), initial_bytes=st.integers(4, 128))
 def test_frames_come_out_whole_and_in_order_whatever_the_chunking(
-        payloads: list[bytes], chunk_sizes: list[int], buffer_bytes: int) -> None:
+        payloads: list[bytes], chunk_sizes: list[int], buffer_bytes: int,
+        initial_bytes: int) -> None:
     # Small buffers force every path: moving a partial frame (overlapping the old
-    # bytes), frames larger than the buffer, and returning to the standard buffer.
-    buffer = ReceiveBuffer(max_frame_bytes=1000, buffer_bytes=buffer_bytes)
+    # bytes), growing the buffer with a partial frame in it, frames larger than the
+    # buffer, and returning to the connection's own buffer.
+    buffer = ReceiveBuffer(max_frame_bytes=1000, buffer_bytes=buffer_bytes,
+                           initial_bytes=initial_bytes)
     stream = b"".join(frame_prefix(len(payload)) + payload for payload in payloads)
     assert receive_all(buffer, stream, chunk_sizes) == payloads
     assert buffer.buffered_bytes == 0
@@ -57,11 +60,27 @@ def test_a_frame_is_a_writable_view_of_the_buffer() -> None:
 
 
 def test_a_large_frame_gets_its_own_buffer_and_the_standard_one_comes_back() -> None:
-    buffer = ReceiveBuffer(max_frame_bytes=10_000, buffer_bytes=16)
+    buffer = ReceiveBuffer(max_frame_bytes=10_000, buffer_bytes=16, initial_bytes=16)
     big = bytes(range(256)) * 10
     stream = frame_prefix(len(big)) + big + frame_prefix(2) + b"ok"
     assert receive_all(buffer, stream, [7]) == [big, b"ok"]
-    assert len(buffer.space()) == 16
+    assert len(buffer.space()) == 16 and buffer.capacity == 16
+
+
+def test_the_buffer_starts_small_and_doubles_when_receives_fill_it() -> None:
+    buffer = ReceiveBuffer(max_frame_bytes=1 << 20, buffer_bytes=64 * 1024,
+                           initial_bytes=16 * 1024)
+    small = frame_prefix(10) + bytes(10)
+    for _ in range(100):  # an idle or chatty client with small requests
+        assert feed(buffer, small) == len(small)
+        assert buffer.next_frame() is not None
+    assert buffer.capacity == 16 * 1024
+    burst = b"".join(frame_prefix(1000) + bytes(1000) for _ in range(200))
+    frames = receive_all(buffer, burst, [1 << 20])  # every receive fills the space
+    assert len(frames) == 200 and buffer.capacity == 64 * 1024  # doubled up to the cap
+    one_big = frame_prefix(100_000) + bytes(100_000)
+    assert receive_all(buffer, one_big, [1 << 20]) == [bytes(100_000)]
+    assert buffer.capacity == 64 * 1024  # above the cap: a buffer of its own
 
 
 def test_space_is_never_empty() -> None:
