@@ -15,7 +15,8 @@ A third row, "floor: writev only", is the least any log must do per batch in
 CPython (pack the 16-byte offset/epoch prefix, slice a memoryview, one
 os.writev, a counter) with no indexes or checks: the ceiling for the append
 ratios. Reads the log back sequentially with 1 MiB fetches and compares with
-1 MiB os.pread calls over the raw file. fsync-every-append
+1 MiB os.pread calls over a raw file of the same batches, written one batch per
+write as the log writes them. fsync-every-append
 (flush.messages=1) is reported separately against os.write + os.fsync.
 
 "fetch to TCP socket" sends the log in 1 MiB fetches over loopback TCP to a
@@ -259,8 +260,12 @@ def main() -> None:
             lambda: bench.floor_append(batches=batches))
 
         raw_path = root / "read-raw"
-        with open(raw_path, "wb") as file:
-            file.write(batch * batches)
+        # Written as the log writes, one batch per write: a file written in one big
+        # write reads several percent faster from the page cache (larger folios).
+        raw_fd = os.open(raw_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        for _ in range(batches):
+            os.write(raw_fd, batch)
+        os.close(raw_fd)
         log = PartitionLog.open(root / "read-log", no_flush, now_ms=0)
         for _ in range(batches):
             log.append(batch, leader_epoch=1, now_ms=0)
