@@ -23,16 +23,22 @@ from flowlog.protocol.framing import (
 
 DEFAULT_BUFFER_BYTES = 256 * 1024
 INITIAL_BUFFER_BYTES = 16 * 1024
+# A frame above the connection's buffer gets a buffer of its own: at once up to this
+# size, beyond it doubling with the bytes that actually arrive, so a size prefix alone
+# cannot make the broker allocate socket.request.max.bytes.
+LARGE_FRAME_STEP_BYTES = 1024 * 1024
 
 
 class ReceiveBuffer:
     def __init__(self, max_frame_bytes: int, buffer_bytes: int = DEFAULT_BUFFER_BYTES,
-                 initial_bytes: int = INITIAL_BUFFER_BYTES) -> None:
+                 initial_bytes: int = INITIAL_BUFFER_BYTES,
+                 large_frame_step_bytes: int = LARGE_FRAME_STEP_BYTES) -> None:
         if max_frame_bytes <= 0:
             raise ValueError(f"max_frame_bytes must be positive, got {max_frame_bytes}")
         if min(buffer_bytes, initial_bytes) < SIZE_PREFIX_BYTES:
             raise ValueError(f"buffer sizes must be at least {SIZE_PREFIX_BYTES} bytes")
         self.max_frame_bytes = max_frame_bytes
+        self.large_frame_step_bytes = large_frame_step_bytes
         # The connection's own buffer starts small (an idle or metadata-only client
         # holds 16 KiB) and doubles, up to buffer_bytes, whenever a receive fills it
         # or a frame needs more. A frame above buffer_bytes gets a buffer of its own.
@@ -55,6 +61,11 @@ class ReceiveBuffer:
         """Size of the connection's own buffer now."""
         return len(self._standard)
 
+    @property
+    def allocated_bytes(self) -> int:
+        """Size of the buffer in use (the connection's, or a large frame's own)."""
+        return len(self._buffer)
+
     def space(self) -> memoryview:
         """Where the next bytes go (never empty); then call received(count).
 
@@ -70,10 +81,9 @@ class ReceiveBuffer:
             # The unfinished frame goes to the front of a buffer that can hold all of it.
             if needed <= len(self._standard):
                 target = self._standard
-            elif needed <= len(self._buffer):
-                target = self._buffer
-            else:
-                target = bytearray(needed)
+            else:  # a large frame: its own buffer, grown with what arrives
+                size = min(needed, max(self.large_frame_step_bytes, 2 * pending))
+                target = self._buffer if len(self._buffer) >= size else bytearray(size)
             if target is not self._buffer or self._start > 0:
                 # memoryview slice assignment is a memmove: overlap is safe.
                 memoryview(target)[:pending] = self._view[self._start:self._end]

@@ -35,15 +35,17 @@ def receive_all(buffer: ReceiveBuffer, stream: bytes, chunk_sizes: list[int]) ->
 @settings(max_examples=200, deadline=None)
 @given(payloads=st.lists(st.binary(max_size=300), max_size=12),
        chunk_sizes=st.lists(st.integers(1, 400), min_size=1, max_size=6),
-       buffer_bytes=st.integers(4, 128), initial_bytes=st.integers(4, 128))
+       buffer_bytes=st.integers(4, 128), initial_bytes=st.integers(4, 128),
+       large_frame_step_bytes=st.integers(1, 500))
 def test_frames_come_out_whole_and_in_order_whatever_the_chunking(
         payloads: list[bytes], chunk_sizes: list[int], buffer_bytes: int,
-        initial_bytes: int) -> None:
+        initial_bytes: int, large_frame_step_bytes: int) -> None:
     # Small buffers force every path: moving a partial frame (overlapping the old
     # bytes), growing the buffer with a partial frame in it, frames larger than the
     # buffer, and returning to the connection's own buffer.
     buffer = ReceiveBuffer(max_frame_bytes=1000, buffer_bytes=buffer_bytes,
-                           initial_bytes=initial_bytes)
+                           initial_bytes=initial_bytes,
+                           large_frame_step_bytes=large_frame_step_bytes)
     stream = b"".join(frame_prefix(len(payload)) + payload for payload in payloads)
     assert receive_all(buffer, stream, chunk_sizes) == payloads
     assert buffer.buffered_bytes == 0
@@ -111,3 +113,25 @@ def test_received_cannot_claim_more_than_the_space() -> None:
         buffer.received(len(buffer.space()) + 1)
     with pytest.raises(ValueError):
         ReceiveBuffer(max_frame_bytes=0)
+
+
+def test_a_size_prefix_alone_does_not_allocate_the_frame() -> None:
+    """A client announcing a 100 MiB request costs the broker the first step (1 MiB),
+    not 100 MiB; beyond it the buffer doubles with the bytes that arrive."""
+    buffer = ReceiveBuffer(max_frame_bytes=100 << 20)
+    feed(buffer, frame_prefix(100 << 20) + bytes(96))
+    assert buffer.next_frame() is None
+    buffer.space()
+    assert buffer.allocated_bytes == 1 << 20
+    while buffer.buffered_bytes < 3 << 20:
+        space = buffer.space()
+        assert buffer.allocated_bytes <= max(1 << 20, 2 * buffer.buffered_bytes)
+        buffer.received(min(len(space), 64 * 1024))
+        assert buffer.next_frame() is None
+
+
+def test_a_frame_larger_than_the_first_step_comes_out_whole() -> None:
+    buffer = ReceiveBuffer(max_frame_bytes=100 << 20)
+    payload = bytes(range(256)) * 12_000  # about 3 MB: the large-frame buffer doubles twice
+    stream = frame_prefix(len(payload)) + payload + frame_prefix(2) + b"ok"
+    assert receive_all(buffer, stream, [100_000]) == [payload, b"ok"]
