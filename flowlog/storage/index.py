@@ -7,28 +7,61 @@
                 the batch where that max was first reached)
 
 Files grow by appending (no preallocation, no mmap): the size of the file is
-the entry count, so nothing needs trimming on close. Entries live in memory,
-where lookups bisect them; new entries reach the file in one write at flush,
-roll and close (like Kafka's mmap'd indexes, the file lags until then; any
-segment not flushed before a crash is re-indexed by recovery anyway).
+the entry count, so nothing needs trimming on close. Entries live in memory as
+two typed arrays per index (4 or 8 bytes a number: 20 bytes an indexed batch
+for both indexes, where lists of ints took 160), where lookups bisect them;
+new entries reach the file in one write at flush, roll and close (like
+Kafka's mmap'd indexes, the file lags until then; any segment not flushed
+before a crash is re-indexed by recovery anyway). Loading parses and checks a
+file with C loops (struct.iter_unpack, zip, map), not a Python loop per entry.
 """
 
 from __future__ import annotations
 
 import bisect
+import operator
 import os
 import struct
+import sys
+from array import array
+from collections.abc import Sequence
+from itertools import islice
 from pathlib import Path
 
 from flowlog.storage.errors import CorruptLogError
 
 OFFSET_ENTRY = struct.Struct(">ii")
 TIME_ENTRY = struct.Struct(">qi")
+# struct field code -> array typecode of the same width ('i' is 4 bytes on every
+# platform CPython supports; 'q' is 8).
+_ARRAY_TYPECODE = {"i": "i", "q": "q"}
 
 
-def floor_position(keys: list[int], target: int) -> int:
+def floor_position(keys: Sequence[int], target: int) -> int:
     """Index of the largest key <= target in increasing `keys`, or -1."""
     return bisect.bisect_right(keys, target) - 1
+
+
+def _column(data: bytes, entry_size: int, field_at: int, typecode: str) -> array[int]:
+    """One big-endian field of every fixed-size entry in `data`, as a native array:
+    a strided byte copy per byte of the field, all in C."""
+    column = array(typecode)
+    width = column.itemsize
+    gathered = bytearray(len(data) // entry_size * width)
+    for byte in range(width):
+        gathered[byte::width] = data[field_at + byte::entry_size]
+    column.frombytes(gathered)
+    if sys.byteorder == "little":
+        column.byteswap()
+    return column
+
+
+def strictly_increasing(numbers: Sequence[int]) -> bool:
+    return not any(map(operator.ge, numbers, islice(numbers, 1, None)))
+
+
+def never_decreasing(numbers: Sequence[int]) -> bool:
+    return not any(map(operator.gt, numbers, islice(numbers, 1, None)))
 
 
 class IndexFile:
@@ -38,8 +71,8 @@ class IndexFile:
         self.path = path
         self.entry = entry
         self.entries_max = max(1, entries_max)
-        self.keys: list[int] = []
-        self.values: list[int] = []
+        self.keys: array[int] = array(_ARRAY_TYPECODE[entry.format[1]])
+        self.values: array[int] = array(_ARRAY_TYPECODE[entry.format[2]])
         self.entries_written = 0
         self.unsynced = False
 
@@ -61,11 +94,11 @@ class IndexFile:
         if len(data) % entry.size:
             raise CorruptLogError(f"index file {path} size {len(data)} is not a multiple of "
                                   f"its {entry.size}-byte entry")
-        for key, value in entry.iter_unpack(data):
-            if index.keys and key <= index.keys[-1]:
-                raise CorruptLogError(f"index file {path} keys are not increasing at {key}")
-            index.keys.append(key)
-            index.values.append(value)
+        key_size = index.keys.itemsize
+        index.keys = _column(data, entry.size, 0, index.keys.typecode)
+        index.values = _column(data, entry.size, key_size, index.values.typecode)
+        if not strictly_increasing(index.keys):
+            raise CorruptLogError(f"index file {path} keys are not increasing")
         index.entries_written = len(index.keys)
         return index
 
@@ -143,8 +176,7 @@ class OffsetIndex:
     @classmethod
     def load(cls, path: Path, base_offset: int, size_bytes_max: int) -> OffsetIndex:
         file = IndexFile.load(path, OFFSET_ENTRY, size_bytes_max // OFFSET_ENTRY.size)
-        positions = file.values
-        if any(later <= earlier for earlier, later in zip(positions, positions[1:], strict=False)):
+        if not strictly_increasing(file.values):
             raise CorruptLogError(f"offset index {path} positions are not increasing")
         if file.keys and file.keys[0] < 0:
             raise CorruptLogError(f"offset index {path} has a negative relative offset")
@@ -190,7 +222,7 @@ class TimeIndex:
     def load(cls, path: Path, base_offset: int, size_bytes_max: int) -> TimeIndex:
         file = IndexFile.load(path, TIME_ENTRY, size_bytes_max // TIME_ENTRY.size)
         offsets = file.values
-        if any(later < earlier for earlier, later in zip(offsets, offsets[1:], strict=False)):
+        if not never_decreasing(offsets):
             raise CorruptLogError(f"time index {path} offsets are decreasing")
         if offsets and offsets[0] < 0:
             raise CorruptLogError(f"time index {path} has a negative relative offset")

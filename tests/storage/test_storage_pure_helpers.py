@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from storage_helpers import make_batch, small_config
 
 from flowlog.storage.errors import CorruptLogError
-from flowlog.storage.index import OffsetIndex, TimeIndex
+from flowlog.storage.index import OFFSET_ENTRY, TIME_ENTRY, OffsetIndex, TimeIndex
 from flowlog.storage.leader_epoch import LeaderEpochCache
 from flowlog.storage.log import PartitionLog
 from flowlog.storage.offsets import retention_delete_count, roll_reason, segment_for_offset
@@ -111,6 +111,46 @@ def test_index_files_round_trip_and_reject_garbage(tmp_path: Path) -> None:
         OffsetIndex.load(tmp_path / "b.index", 0, 100)
     with pytest.raises(CorruptLogError, match="missing"):
         TimeIndex.load(tmp_path / "none.timeindex", 0, 100)
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=st.lists(st.tuples(st.integers(1, 2**20), st.integers(1, 2**20)), max_size=60),
+       first_timestamp=st.integers(-1, 2**62))
+def test_index_files_load_exactly_what_was_written(
+        tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[int, int]],
+        first_timestamp: int) -> None:
+    """Loading reads each big-endian column with strided copies into typed arrays:
+    the same entries must come back, at any width and sign."""
+    directory = tmp_path_factory.mktemp("index")
+    offsets = OffsetIndex.create(directory / "a.index", 0, 1 << 20)
+    times = TimeIndex.create(directory / "a.timeindex", 0, 1 << 20)
+    expected_offsets, expected_times = [], []
+    offset, position, timestamp = 0, 0, first_timestamp
+    for offset_step, size in steps:
+        offset, position, timestamp = offset + offset_step, position + size, timestamp + size
+        offsets.append(offset, position)
+        times.maybe_append(timestamp, offset)
+        expected_offsets.append((offset, position))
+        expected_times.append((timestamp, offset))
+    offsets.file.close()
+    times.file.close()
+    loaded = OffsetIndex.load(directory / "a.index", 0, 1 << 20)
+    loaded_times = TimeIndex.load(directory / "a.timeindex", 0, 1 << 20)
+    assert list(zip(loaded.file.keys, loaded.file.values, strict=True)) == expected_offsets
+    assert list(zip(loaded_times.file.keys, loaded_times.file.values, strict=True)) == (
+        expected_times)
+
+
+def test_index_files_with_keys_out_of_order_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "c.index").write_bytes(OFFSET_ENTRY.pack(5, 0) + OFFSET_ENTRY.pack(5, 10))
+    with pytest.raises(CorruptLogError, match="not increasing"):
+        OffsetIndex.load(tmp_path / "c.index", 0, 100)
+    (tmp_path / "d.index").write_bytes(OFFSET_ENTRY.pack(5, 10) + OFFSET_ENTRY.pack(6, 10))
+    with pytest.raises(CorruptLogError, match="positions"):
+        OffsetIndex.load(tmp_path / "d.index", 0, 100)
+    (tmp_path / "e.timeindex").write_bytes(TIME_ENTRY.pack(9, 5) + TIME_ENTRY.pack(8, 6))
+    with pytest.raises(CorruptLogError, match="not increasing"):
+        TimeIndex.load(tmp_path / "e.timeindex", 0, 100)
 
 
 def test_flush_in_a_thread_while_appending(tmp_path: Path) -> None:
