@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import trio
 
+from flowlog.broker.producer_snapshots import latest_snapshot, write_snapshot
 from flowlog.broker.producer_state import PartitionProducerState, Verdict
 from flowlog.protocol.errors import ErrorCode
 from flowlog.protocol.record_batch import (
@@ -79,14 +80,30 @@ class Partition:
         partition = cls(topic, topic_id, index, PartitionLog.open(directory, config, now_ms), leader_epoch)
         if partition.log.latest_epoch < leader_epoch:
             partition.log.assign_epoch(leader_epoch, partition.log.log_end_offset)
-        partition.rebuild_producer_state()
+        partition.restore_producer_state()
         return partition
 
-    def rebuild_producer_state(self) -> None:
-        """Replay batch headers so idempotent producers survive a restart."""
-        self.producers.clear()
-        for header in self.log.iter_batch_headers(self.log.log_start_offset):
+    def restore_producer_state(self) -> None:
+        """Idempotent producers survive a restart: the latest snapshot, then the batch
+        headers after it (all of them without a usable snapshot)."""
+        directory = self.log.directory
+        replay_from = self.log.log_start_offset
+        self.producers = PartitionProducerState()
+        found = latest_snapshot(directory, self.log.log_end_offset)
+        if found is not None:
+            offset, data = found
+            try:
+                self.producers = PartitionProducerState.from_snapshot(data)
+                replay_from = max(replay_from, offset)
+            except ValueError as error:
+                log.warning("%s: ignoring the producer snapshot at %d (%s); replaying the log",
+                            directory, offset, error)
+        for header in self.log.iter_batch_headers(replay_from):
             self.producers.record_append(header, header.base_offset)
+
+    def _snapshot_producers(self, offset: int) -> None:
+        """Save the producer state as of `offset` (every batch below it recorded)."""
+        write_snapshot(self.log.directory, offset, self.producers.snapshot())
 
     def update(self, config: LogConfig, leader_epoch: int) -> None:
         """Take a changed topic config or a new leader epoch from the metadata."""
@@ -146,7 +163,11 @@ class Partition:
             return AppendOutcome(ErrorCode.INVALID_PRODUCER_EPOCH, message=check.detail)
         # Validated above: the log trusts the header (its hot path).
         log = self.log
+        active = log.segments[-1]
         base_offset = log.append_validated(batch, header, self.leader_epoch, now_ms)
+        if log.segments[-1] is not active:
+            # The batch opened a new segment at base_offset: snapshot the state before it.
+            self._snapshot_producers(base_offset)
         self.producers.record_append(header, base_offset)
         if self._waiters:
             self._wake_waiters()
@@ -194,4 +215,6 @@ class Partition:
 
     def close(self) -> None:
         self._wake_waiters()
+        if not self.log.closed:
+            self._snapshot_producers(self.log.log_end_offset)  # a restart replays nothing
         self.log.close()

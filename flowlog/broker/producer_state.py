@@ -12,7 +12,11 @@ refused. The rules follow Kafka (brief, section 3):
 - with the same epoch, a batch matching a cached one is a duplicate; otherwise
   its first sequence must follow the last one (int32 sequences wrap to 0).
 
-The state is rebuilt after a restart by replaying batch headers from the log.
+After a restart the state comes back from the latest snapshot (taken when a
+segment rolls and at a clean shutdown, see producer_snapshots.py) plus a replay
+of the batch headers after it; without a usable snapshot, from a replay of the
+whole log. snapshot()/from_snapshot() are the bytes of a snapshot: a CRC-32C of
+the payload, then the payload (JSON).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from enum import Enum
 from typing import Final
 
 import attrs
+import crc32c
+import orjson
 
 from flowlog.protocol.record_batch import BatchHeader
 
@@ -30,6 +36,7 @@ CACHED_BATCHES_PER_PRODUCER = 5
 # Bound on tracked producers per partition; the least recently used are dropped.
 PRODUCERS_PER_PARTITION_MAX = 10_000
 SEQUENCE_MODULUS = 1 << 31
+SNAPSHOT_VERSION = 1
 
 
 class Verdict(Enum):
@@ -140,3 +147,32 @@ class PartitionProducerState:
 
     def clear(self) -> None:
         self._producers.clear()
+
+    def snapshot(self) -> bytes:
+        """The whole state as bytes (producers in recency order)."""
+        payload = orjson.dumps({"version": SNAPSHOT_VERSION, "producers": [
+            [producer_id, entry.epoch,
+             [[batch.first_sequence, batch.last_sequence, batch.base_offset, batch.last_offset]
+              for batch in entry.batches]]
+            for producer_id, entry in self._producers.items()]})
+        return crc32c.crc32c(payload).to_bytes(4, "big") + payload
+
+    @classmethod
+    def from_snapshot(cls, data: bytes) -> PartitionProducerState:
+        """The state snapshot() wrote. Raises ValueError for anything else (a torn or
+        damaged file): the caller then replays the log instead."""
+        if len(data) < 4 or crc32c.crc32c(data[4:]) != int.from_bytes(data[:4], "big"):
+            raise ValueError("producer state snapshot fails its CRC")
+        try:
+            document = orjson.loads(data[4:])
+            if document["version"] != SNAPSHOT_VERSION:
+                raise ValueError(f"producer state snapshot version {document['version']}")
+            state = cls()
+            for producer_id, epoch, batches in document["producers"]:
+                entry = ProducerEntry(epoch=int(epoch))
+                entry.batches.extend(CachedBatch(*(int(value) for value in batch))
+                                     for batch in batches)
+                state._producers[int(producer_id)] = entry
+        except (KeyError, TypeError, orjson.JSONDecodeError) as error:
+            raise ValueError(f"malformed producer state snapshot: {error}") from None
+        return state
