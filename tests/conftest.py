@@ -70,6 +70,17 @@ class BrokerProcess:
             self.process.kill()
             self.process.wait(timeout=30)
 
+    def restart(self, how: str) -> None:
+        """Stop the broker, "sigterm" (a clean shutdown, which must exit 0) or "kill-9",
+        and start it again on the same port and data directory."""
+        if how == "sigterm":
+            assert self.stop() == 0
+        elif how == "kill-9":
+            self.kill()
+        else:
+            raise ValueError(f"restart how? {how!r}")
+        self.start()
+
     def is_running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import attrs
 
+from flowlog.protocol.compression import Compression
 from flowlog.protocol.record_batch import BatchHeader, parse_header
 from flowlog.protocol.records import Record, build_batch, decode_batch
 from flowlog.storage.checkpoint import fsync_directory
@@ -127,41 +128,29 @@ def clean_batch(
     if not kept:
         producer_id = header.producer_id
         if producer_id >= 0 and (last_batches or {}).get(producer_id) == header.base_offset:
-            return (batch if not records else empty_batch(header)), len(records), 0
+            return (rebuild_batch(header, []) if records else batch), len(records), 0
         return None, len(records), 0
     if len(kept) == len(records):
         return batch, len(records), len(kept)
     return rebuild_batch(header, kept), len(records), len(kept)
 
 
-def empty_batch(header: BatchHeader) -> bytes:
-    """`header`'s batch with no records: same offsets, producer id, epoch and sequences,
-    both timestamps set to its max timestamp, uncompressed."""
-    return build_batch(
-        [],
-        base_offset=header.base_offset,
-        producer_id=header.producer_id,
-        producer_epoch=header.producer_epoch,
-        base_sequence=header.base_sequence,
-        partition_leader_epoch=header.partition_leader_epoch,
-        log_append_time=header.max_timestamp if header.is_log_append_time else None,
-        last_offset_delta=header.last_offset_delta,
-        base_timestamp=header.max_timestamp,
-    )
-
-
 def rebuild_batch(header: BatchHeader, records: Sequence[Record]) -> bytes:
+    """`header`'s batch holding `records`, with its offsets, producer fields and leader
+    epoch unchanged. With no records (an empty batch kept for producer state, as
+    Kafka writes it): uncompressed, both timestamps its max timestamp."""
+    empty = not records
     return build_batch(
         records,
         base_offset=header.base_offset,
-        compression=header.compression,
+        compression=Compression.NONE if empty else header.compression,
         producer_id=header.producer_id,
         producer_epoch=header.producer_epoch,
         base_sequence=header.base_sequence,
         partition_leader_epoch=header.partition_leader_epoch,
         log_append_time=header.max_timestamp if header.is_log_append_time else None,
         last_offset_delta=header.last_offset_delta,
-        base_timestamp=header.base_timestamp,
+        base_timestamp=header.max_timestamp if empty else header.base_timestamp,
     )
 
 

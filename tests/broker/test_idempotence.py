@@ -60,11 +60,7 @@ def test_duplicates_gaps_and_restart(broker, restart: str) -> None:  # type: ign
         second = produce(connection, TOPIC, 0, batch(producer_id, 0, RECORDS_PER_BATCH))
         assert (second.error_code, second.base_offset) == (ErrorCode.NONE, RECORDS_PER_BATCH)
 
-    if restart == "sigterm":
-        assert broker.stop() == 0
-    else:
-        broker.kill()
-    broker.start()
+    broker.restart(restart)
 
     with RawConnection(broker.bootstrap) as connection:
         # The producer state came back from the log: the retry is still a duplicate.

@@ -108,11 +108,7 @@ def test_a_restart_takes_producer_state_from_the_snapshot(broker_factory, restar
         delete_records_before(connection, 20)
     partition_directory = broker.data_dir / f"{TOPIC}-0"
     assert snapshot_offsets(partition_directory)
-    if restart == "sigterm":
-        assert broker.stop() == 0
-    else:
-        broker.kill()
-    broker.start()
+    broker.restart(restart)
     with RawConnection(broker.bootstrap) as connection:
         retried = produce(connection, TOPIC, 0, batch(first, 0, 0))
         assert (retried.error_code, retried.base_offset) == (ErrorCode.NONE, 0)
