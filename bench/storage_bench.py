@@ -46,7 +46,7 @@ from flowlog.storage.config import LogConfig
 from flowlog.storage.log import PartitionLog
 
 FETCH_SIZE_BYTES = 1 << 20  # also the read size of the raw baseline
-REPEATS = 7
+REPEATS = 15
 _PREFIX = struct.Struct(">qii")
 
 
