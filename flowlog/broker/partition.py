@@ -192,7 +192,7 @@ class Partition:
         async with self._flush_lock:
             self.log.apply_retention(now_ms)
             if self.log.config.compact:
-                self.log.compact(now_ms)
+                self.log.compact(now_ms, last_batches=self.producers.last_batches())
 
     async def delete_records_before(self, offset: int) -> int:
         """Move the log start offset (DeleteRecords); returns the new one."""

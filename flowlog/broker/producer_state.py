@@ -148,6 +148,12 @@ class PartitionProducerState:
     def clear(self) -> None:
         self._producers.clear()
 
+    def last_batches(self) -> dict[int, int]:
+        """Producer id -> base offset of its last appended batch (what compaction
+        must keep, if only as an empty batch)."""
+        return {producer_id: entry.batches[-1].base_offset
+                for producer_id, entry in self._producers.items() if entry.batches}
+
     def snapshot(self) -> bytes:
         """The whole state as bytes (producers in recency order)."""
         payload = orjson.dumps({"version": SNAPSHOT_VERSION, "producers": [

@@ -37,7 +37,8 @@ def read_first_dirty_offset(log: PartitionLog) -> int:
     return max(stored or 0, log.log_start_offset)
 
 
-def compact_log(log: PartitionLog, now_ms: int, *, force: bool = False) -> CompactionResult | None:
+def compact_log(log: PartitionLog, now_ms: int, *, force: bool = False,
+                last_batches: dict[int, int] | None = None) -> CompactionResult | None:
     """Compact the closed segments old enough for min.compaction.lag.ms.
 
     Runs only when the uncleaned share of them reaches min.cleanable.dirty.ratio
@@ -52,7 +53,8 @@ def compact_log(log: PartitionLog, now_ms: int, *, force: bool = False) -> Compa
     if not force and dirty_ratio(cleanable, first_dirty) < config.min_cleanable_dirty_ratio:
         return None
     offset_map, covered = build_offset_map(cleanable)
-    last_batches = last_batch_of_each_producer(log.segments)
+    if last_batches is None:
+        last_batches = last_batch_of_each_producer(log.segments)
     records_read = records_kept = size_before = size_after = 0
     for position in range(covered):
         old = log.segments[position]

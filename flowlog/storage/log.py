@@ -521,12 +521,18 @@ class PartitionLog:
         segment.delete()
         self.directory_dirty = True
 
-    def compact(self, now_ms: int, *, force: bool = False) -> CompactionResult | None:
-        """Run compaction if cleanup.policy has compact and the dirty ratio asks for it."""
+    def compact(self, now_ms: int, *, force: bool = False,
+                last_batches: dict[int, int] | None = None) -> CompactionResult | None:
+        """Run compaction if cleanup.policy has compact and the dirty ratio asks for it.
+
+        last_batches: producer id -> base offset of its last batch in the log, from
+        a caller that tracks producers (the broker); without it the cleaner reads
+        every batch header of the log to find them.
+        """
         self._check_open()
         if not self.config.compact:
             return None
-        return compact_log(self, now_ms, force=force)
+        return compact_log(self, now_ms, force=force, last_batches=last_batches)
 
     def replace_segment(self, position: int, segment: LogSegment) -> None:
         """Put a compacted segment in place of the one at `position` (same base offset)."""

@@ -197,3 +197,20 @@ def test_max_timestamp_lookup_skips_the_timestamp_of_an_empty_batch(tmp_path: Pa
     log.compact(now_ms=10**6, force=True)
     assert [h.records_count for h in log.iter_batch_headers(0)] == [0, 1, 1]
     assert log.offset_of_max_timestamp() == (1, 2_000)
+
+
+def test_the_callers_producer_map_decides_which_emptied_batches_stay(tmp_path: Path) -> None:
+    """The broker passes what its producer state knows instead of the cleaner reading
+    every header: a producer it no longer tracks keeps no empty batch."""
+    def compacted_headers(last_batches: dict[int, int] | None) -> list[tuple[int, int]]:
+        log = PartitionLog.open(tmp_path / str(last_batches), small_config(**COMPACT), now_ms=0)
+        log.append(idempotent_batch(1, 0, b"k", b"a", 1_000), leader_epoch=0, now_ms=0)
+        log.append(idempotent_batch(2, 0, b"k", b"b", 1_001), leader_epoch=0, now_ms=0)
+        log.roll(now_ms=0)
+        log.compact(now_ms=10**6, force=True, last_batches=last_batches)
+        headers = [(h.producer_id, h.records_count) for h in log.iter_batch_headers(0)]
+        log.close()
+        return headers
+    assert compacted_headers(None) == [(1, 0), (2, 1)]  # read from the log itself
+    assert compacted_headers({1: 0, 2: 1}) == [(1, 0), (2, 1)]
+    assert compacted_headers({2: 1}) == [(2, 1)]
