@@ -102,6 +102,24 @@ class IndexFile:
         index.entries_written = len(index.keys)
         return index
 
+    @staticmethod
+    def peek(path: Path, entry: struct.Struct) -> tuple[int, tuple[int, int] | None]:
+        """(entry count, last entry) of an index file without loading it. Raises
+        CorruptLogError when it is missing or not a whole number of entries."""
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise CorruptLogError(f"index file {path} is missing") from None
+        if size % entry.size:
+            raise CorruptLogError(f"index file {path} size {size} is not a multiple of "
+                                  f"its {entry.size}-byte entry")
+        if not size:
+            return 0, None
+        with open(path, "rb") as file:
+            file.seek(size - entry.size)
+            key, value = entry.unpack(file.read(entry.size))
+        return size // entry.size, (key, value)
+
     def __len__(self) -> int:
         return len(self.keys)
 

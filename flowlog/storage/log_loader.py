@@ -90,7 +90,10 @@ def load_segments(
         segment: LogSegment | None = None
         if not must_recover:
             try:
-                segment = LogSegment.load(directory, base_offset, config.segment_index_bytes)
+                # Closed segments (flushed, indexes included) read their indexes when
+                # first used; the last one reads them now.
+                segment = LogSegment.load(directory, base_offset, config.segment_index_bytes,
+                                          lazy_indexes=next_base is not None)
             except CorruptLogError:
                 segment = None
             if segment is not None and segment.base_offset < expected_min_offset:

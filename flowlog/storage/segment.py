@@ -7,6 +7,7 @@ Files are named by the segment's base offset, zero-padded to 20 digits
 from __future__ import annotations
 
 import bisect
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from flowlog.protocol.record_batch import (
 )
 from flowlog.storage.errors import CorruptLogError
 from flowlog.storage.file_batches import iter_stored_batches, read_header_at, write_all
-from flowlog.storage.index import OffsetIndex, TimeIndex
+from flowlog.storage.index import OFFSET_ENTRY, TIME_ENTRY, IndexFile, OffsetIndex, TimeIndex
 
 LOG_SUFFIX = ".log"
 INDEX_SUFFIX = ".index"
@@ -32,6 +33,10 @@ NO_TIMESTAMP = -1
 NO_FAST_APPEND = -1
 # Index entries queued on the append path before the full roll check applies them.
 PENDING_INDEX_ENTRIES_MAX = 4096
+# index.interval.bytes of indexes rebuilt when a lazily loaded one is found damaged.
+REBUILT_INDEX_INTERVAL_BYTES = 4096
+
+logger = logging.getLogger(__name__)
 
 
 def segment_path(directory: Path, base_offset: int, suffix: str) -> Path:
@@ -56,8 +61,10 @@ class LogSegment:
         self.log_path = segment_path(directory, base_offset, LOG_SUFFIX + file_suffix)
         self.index_size_bytes_max = index_size_bytes_max
         self.fd = os.open(self.log_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        self._offset_index: OffsetIndex
-        self._time_index: TimeIndex
+        # None until first used when the segment was opened with lazy_indexes (a
+        # closed segment of a cleanly shut down log: most are never read again).
+        self._offset_index: OffsetIndex | None = None
+        self._time_index: TimeIndex | None = None
         # Index entries not yet in the indexes, 4 ints each (last offset, position, max
         # timestamp so far, its offset): the append path only extends this list, and
         # the offset_index / time_index properties move them over before any use.
@@ -114,14 +121,18 @@ class LogSegment:
         return segment
 
     @classmethod
-    def load(cls, directory: Path, base_offset: int, index_size_bytes_max: int) -> LogSegment:
+    def load(cls, directory: Path, base_offset: int, index_size_bytes_max: int, *,
+             lazy_indexes: bool = False) -> LogSegment:
         """Open a segment trusting its files after sanity checks.
 
         Raises CorruptLogError on any doubt; the caller then recovers it instead.
+        lazy_indexes: check only the last entry of each index now, and read the
+        whole indexes when first used (as Kafka's lazy indexes); an index found
+        damaged then is rebuilt from the segment's batch headers.
         """
         segment = cls(directory, base_offset, index_size_bytes_max)
         try:
-            segment._load_checked()
+            segment._load_checked(lazy_indexes)
         except CorruptLogError:
             segment.close()
             raise
@@ -158,15 +169,53 @@ class LogSegment:
 
     @property
     def offset_index(self) -> OffsetIndex:
-        if self.index_pending:
-            self._apply_pending_index_entries()
+        if self.index_pending or self._offset_index is None:
+            self._prepare_indexes()
+        assert self._offset_index is not None
         return self._offset_index
 
     @property
     def time_index(self) -> TimeIndex:
+        if self.index_pending or self._time_index is None:
+            self._prepare_indexes()
+        assert self._time_index is not None
+        return self._time_index
+
+    def _prepare_indexes(self) -> None:
+        """Load lazily opened indexes, then apply queued entries."""
+        if self._offset_index is None or self._time_index is None:
+            try:
+                self._offset_index = OffsetIndex.load(
+                    self._index_path(INDEX_SUFFIX), self.base_offset, self.index_size_bytes_max)
+                self._time_index = TimeIndex.load(
+                    self._index_path(TIME_INDEX_SUFFIX), self.base_offset,
+                    self.index_size_bytes_max)
+            except CorruptLogError as error:
+                logger.warning("%s: %s; rebuilding its indexes", self.log_path, error)
+                self._rebuild_indexes()
         if self.index_pending:
             self._apply_pending_index_entries()
-        return self._time_index
+
+    def _rebuild_indexes(self) -> None:
+        """Fresh indexes from the batch headers (any index density is correct; this
+        one is Kafka's default). They reach the files at flush or close."""
+        self._create_indexes()
+        since_entry = 0
+        max_timestamp, offset_of_max = NO_TIMESTAMP, self.base_offset
+        for position, header in self.iter_headers():
+            if header.max_timestamp > max_timestamp:
+                max_timestamp, offset_of_max = header.max_timestamp, header.last_offset
+            if since_entry > REBUILT_INDEX_INTERVAL_BYTES:
+                self.index_pending += (header.last_offset, position, max_timestamp,
+                                       offset_of_max)
+                since_entry = 0
+            since_entry += header.size
+        self._apply_pending_index_entries()
+        if max_timestamp != NO_TIMESTAMP:
+            self.time_index.maybe_append(max_timestamp, offset_of_max)
+
+    def _index_path(self, suffix: str) -> Path:
+        return segment_path(self.directory, self.base_offset, suffix + self.file_suffix)
 
     @property
     def indexes_full(self) -> bool:
@@ -175,22 +224,33 @@ class LogSegment:
 
     def _create_indexes(self) -> None:
         self._offset_index = OffsetIndex.create(
-            segment_path(self.directory, self.base_offset, INDEX_SUFFIX + self.file_suffix),
-            self.base_offset, self.index_size_bytes_max)
+            self._index_path(INDEX_SUFFIX), self.base_offset, self.index_size_bytes_max)
         self._time_index = TimeIndex.create(
-            segment_path(self.directory, self.base_offset, TIME_INDEX_SUFFIX + self.file_suffix),
-            self.base_offset, self.index_size_bytes_max)
+            self._index_path(TIME_INDEX_SUFFIX), self.base_offset, self.index_size_bytes_max)
 
-    def _load_checked(self) -> None:
-        self._offset_index = OffsetIndex.load(
-            segment_path(self.directory, self.base_offset, INDEX_SUFFIX + self.file_suffix),
-            self.base_offset, self.index_size_bytes_max)
-        self._time_index = TimeIndex.load(
-            segment_path(self.directory, self.base_offset, TIME_INDEX_SUFFIX + self.file_suffix),
-            self.base_offset, self.index_size_bytes_max)
+    def _load_checked(self, lazy_indexes: bool = False) -> None:
+        last_offset_entry: tuple[int, int] | None  # (relative offset, position)
+        last_time_entry: tuple[int, int] | None  # (timestamp, relative offset)
+        if lazy_indexes:
+            _, last_offset_entry = IndexFile.peek(self._index_path(INDEX_SUFFIX), OFFSET_ENTRY)
+            _, last_time_entry = IndexFile.peek(self._index_path(TIME_INDEX_SUFFIX), TIME_ENTRY)
+            if last_offset_entry is not None and min(last_offset_entry) < 0:
+                raise CorruptLogError(f"{self.log_path}: negative last index entry")
+        else:
+            offsets = OffsetIndex.load(
+                self._index_path(INDEX_SUFFIX), self.base_offset, self.index_size_bytes_max)
+            times = TimeIndex.load(
+                self._index_path(TIME_INDEX_SUFFIX), self.base_offset, self.index_size_bytes_max)
+            self._offset_index, self._time_index = offsets, times
+            last_offset_entry = (offsets.file.keys[-1], offsets.file.values[-1]) if len(
+                offsets.file) else None
+            last_time_entry = (times.file.keys[-1], times.file.values[-1]) if len(
+                times.file) else None
         file_size = os.fstat(self.fd).st_size
-        indexed_offset, indexed_position = self.offset_index.last_entry()
-        if len(self.offset_index.file):
+        indexed_offset, indexed_position = self.base_offset - 1, 0
+        if last_offset_entry is not None:
+            indexed_offset = self.base_offset + last_offset_entry[0]
+            indexed_position = last_offset_entry[1]
             header = read_header_at(self.fd, indexed_position)
             if header is None or header.last_offset != indexed_offset:
                 raise CorruptLogError(f"{self.log_path}: last index entry points at no batch")
@@ -207,9 +267,8 @@ class LogSegment:
             raise CorruptLogError(f"{self.log_path}: tail does not end on a batch boundary")
         self.size_bytes = file_size
         self.bytes_since_last_index_entry = file_size - indexed_position
-        time_entry = self.time_index.last_entry()
-        if time_entry is not None:
-            timestamp, offset = time_entry
+        if last_time_entry is not None:
+            timestamp, offset = last_time_entry[0], self.base_offset + last_time_entry[1]
             if offset >= max(self.next_offset, self.base_offset + 1):
                 raise CorruptLogError(f"{self.log_path}: time index points past the log end")
             if timestamp > self.max_timestamp:
@@ -261,6 +320,7 @@ class LogSegment:
         """Move index_pending into the indexes, in bulk (list slices, one pass for the
         time index). Entries reach the files at flush, roll or close."""
         pending, self.index_pending = self.index_pending, []
+        assert self._offset_index is not None and self._time_index is not None
         offsets, times = self._offset_index.file, self._time_index.file
         base_offset = self.base_offset
         # Appended in offset order: the keys increase, as IndexFile.append checks.
@@ -397,7 +457,7 @@ class LogSegment:
         The active segment's indexes can skip it: recovery re-indexes every segment
         from the one holding the recovery point on, so they are never trusted."""
         os.fsync(self.fd)
-        if indexes:
+        if indexes and self._offset_index is not None:  # an unloaded index has no news
             self.offset_index.file.flush()
             self.time_index.file.flush()
 
@@ -407,7 +467,7 @@ class LogSegment:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-        if hasattr(self, "_offset_index") and hasattr(self, "_time_index"):
+        if self._offset_index is not None and self._time_index is not None:
             self.offset_index.file.close(write_pending=write_indexes)
             self.time_index.file.close(write_pending=write_indexes)
 

@@ -29,6 +29,7 @@ from flowlog.storage.errors import (
     RecordBatchTooLargeError,
     SliceTruncatedError,
 )
+from flowlog.storage.index import OffsetIndex
 from flowlog.storage.log import PartitionLog
 from flowlog.storage.segment import PENDING_INDEX_ENTRIES_MAX
 
@@ -577,3 +578,38 @@ def test_queued_index_entries_are_applied_even_if_nothing_reads(tmp_path: Path) 
         log.append(batch, leader_epoch=0, now_ms=0)
         assert len(log.active_segment.index_pending) <= 4 * PENDING_INDEX_ENTRIES_MAX
     assert len(log.active_segment.offset_index.file) == batches - 1  # the first gets none
+
+
+def test_closed_segments_read_their_indexes_when_first_used(tmp_path: Path) -> None:
+    log = open_log(tmp_path, **{"segment.bytes": "1000", "index.interval.bytes": "100"})
+    append_many(log, 40)
+    expected = read_all_records(log)
+    log.close()
+    log = PartitionLog.open(log.directory, log.config, now_ms=0)
+    closed = log.segments[:-1]
+    assert len(closed) > 3
+    assert all(segment._offset_index is None for segment in closed)  # noqa: SLF001
+    middle = closed[len(closed) // 2]
+    assert parse_header(log.read(middle.base_offset, 1)).base_offset == middle.base_offset
+    assert middle._offset_index is not None and closed[0]._offset_index is None  # noqa: SLF001
+    assert read_all_records(log) == expected
+
+
+def test_a_closed_segment_index_found_damaged_late_is_rebuilt(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    log = open_log(tmp_path, **{"segment.bytes": "2000", "index.interval.bytes": "100"})
+    append_many(log, 40)
+    expected = read_all_records(log)
+    log.close()
+    index_path = sorted(log.directory.glob("*.index"))[0]
+    entries = bytearray(index_path.read_bytes())
+    assert len(entries) >= 24
+    entries[0:8], entries[8:16] = entries[8:16], entries[0:8]  # out of order; last entry intact
+    index_path.write_bytes(bytes(entries))
+    log = PartitionLog.open(log.directory, log.config, now_ms=0)  # only the last entry is checked
+    assert read_all_records(log) == expected  # the first read loads, finds it bad, rebuilds
+    assert "rebuilding its indexes" in caplog.text
+    log.close()
+    OffsetIndex.load(index_path, 0, 1 << 20)  # the rebuilt index was written: in order
+    log = PartitionLog.open(log.directory, log.config, now_ms=0)
+    assert read_all_records(log) == expected
