@@ -27,6 +27,9 @@ INITIAL_BUFFER_BYTES = 16 * 1024
 # size, beyond it doubling with the bytes that actually arrive, so a size prefix alone
 # cannot make the broker allocate socket.request.max.bytes.
 LARGE_FRAME_STEP_BYTES = 1024 * 1024
+# After this many receives in a row under half the initial size, with nothing
+# pending, a grown buffer goes back to the initial size (a producer gone quiet).
+SHRINK_AFTER_QUIET_RECEIVES = 64
 
 
 class ReceiveBuffer:
@@ -41,8 +44,11 @@ class ReceiveBuffer:
         self.large_frame_step_bytes = large_frame_step_bytes
         # The connection's own buffer starts small (an idle or metadata-only client
         # holds 16 KiB) and doubles, up to buffer_bytes, whenever a receive fills it
-        # or a frame needs more. A frame above buffer_bytes gets a buffer of its own.
+        # or a frame needs more; it shrinks back once receives stay small. A frame
+        # above buffer_bytes gets a buffer of its own.
         self._standard_max = max(buffer_bytes, initial_bytes)
+        self._initial_bytes = initial_bytes
+        self._quiet_receives = 0
         self._standard = bytearray(initial_bytes)
         self._buffer = self._standard
         self._view = memoryview(self._buffer)
@@ -76,6 +82,9 @@ class ReceiveBuffer:
         self._grow_standard(needed)
         if pending == 0:
             self._start = self._end = 0
+            if (self._quiet_receives >= SHRINK_AFTER_QUIET_RECEIVES
+                    and len(self._standard) > self._initial_bytes):
+                self._standard = bytearray(self._initial_bytes)
             self._use(self._standard)
         else:
             # The unfinished frame goes to the front of a buffer that can hold all of it.
@@ -99,6 +108,7 @@ class ReceiveBuffer:
         self._end += count
         self._space_bytes -= count
         self._filled = count > 0 and self._space_bytes == 0
+        self._quiet_receives = self._quiet_receives + 1 if 2 * count < self._initial_bytes else 0
 
     def next_frame(self) -> memoryview | None:
         """The next complete frame's payload (no prefix), writable, or None if more

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowlog.protocol.framing import FrameTooLargeError, InvalidFrameLengthError, frame_prefix
-from flowlog.protocol.receive_buffer import ReceiveBuffer
+from flowlog.protocol.receive_buffer import SHRINK_AFTER_QUIET_RECEIVES, ReceiveBuffer
 
 
 def feed(buffer: ReceiveBuffer, data: bytes) -> int:
@@ -135,3 +135,17 @@ def test_a_frame_larger_than_the_first_step_comes_out_whole() -> None:
     payload = bytes(range(256)) * 12_000  # about 3 MB: the large-frame buffer doubles twice
     stream = frame_prefix(len(payload)) + payload + frame_prefix(2) + b"ok"
     assert receive_all(buffer, stream, [100_000]) == [payload, b"ok"]
+
+
+def test_a_grown_buffer_shrinks_back_once_receives_stay_small() -> None:
+    buffer = ReceiveBuffer(max_frame_bytes=1 << 20, buffer_bytes=64 * 1024,
+                           initial_bytes=16 * 1024)
+    burst = b"".join(frame_prefix(1000) + bytes(1000) for _ in range(200))
+    assert len(receive_all(buffer, burst, [1 << 20])) == 200
+    assert buffer.capacity == 64 * 1024
+    small = frame_prefix(10) + bytes(10)
+    for _ in range(SHRINK_AFTER_QUIET_RECEIVES - 1):
+        assert receive_all(buffer, small, [1 << 20]) == [bytes(10)]
+    assert buffer.capacity == 64 * 1024  # not yet: a pause in a burst keeps it
+    assert receive_all(buffer, small + small, [len(small)]) == [bytes(10)] * 2
+    assert buffer.capacity == 16 * 1024
