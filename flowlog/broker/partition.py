@@ -102,8 +102,15 @@ class Partition:
             self.producers.record_append(header, header.base_offset)
 
     def _snapshot_producers(self, offset: int) -> None:
-        """Save the producer state as of `offset` (every batch below it recorded)."""
-        write_snapshot(self.log.directory, offset, self.producers.snapshot())
+        """Save the producer state as of `offset` (every batch below it recorded).
+
+        Never fatal: a snapshot only shortens the next start-up, and an error here
+        must not fail an append that is already in the log (nor a close)."""
+        try:
+            write_snapshot(self.log.directory, offset, self.producers.snapshot())
+        except OSError as error:
+            log.warning("%s: producer snapshot at %d not written: %s",
+                        self.log.directory, offset, error)
 
     def update(self, config: LogConfig, leader_epoch: int) -> None:
         """Take a changed topic config or a new leader epoch from the metadata."""

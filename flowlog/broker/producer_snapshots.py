@@ -43,18 +43,26 @@ def write_snapshot(directory: Path, offset: int, data: bytes) -> None:
     temporary.write_bytes(data)
     os.replace(temporary, path)
     for old in snapshot_offsets(directory)[:-SNAPSHOTS_KEPT]:
-        snapshot_path(directory, old).unlink(missing_ok=True)
+        _remove(snapshot_path(directory, old))
 
 
 def latest_snapshot(directory: Path, log_end_offset: int) -> tuple[int, bytes] | None:
-    """(offset, bytes) of the newest snapshot at or below the log end, deleting any
-    above it; None without one."""
+    """(offset, bytes) of the newest readable snapshot at or below the log end,
+    deleting any above it; None without one. Never raises for a bad file: the
+    caller replays the log instead."""
     offsets = snapshot_offsets(directory)
     while offsets and offsets[-1] > log_end_offset:
-        snapshot_path(directory, offsets.pop()).unlink(missing_ok=True)
-    if not offsets:
-        return None
+        _remove(snapshot_path(directory, offsets.pop()))
+    for offset in reversed(offsets):
+        try:
+            return offset, snapshot_path(directory, offset).read_bytes()
+        except OSError:
+            continue  # unreadable (gone, not a file): an older one, or the log
+    return None
+
+
+def _remove(path: Path) -> None:
     try:
-        return offsets[-1], snapshot_path(directory, offsets[-1]).read_bytes()
-    except FileNotFoundError:
-        return None
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass  # not a file we wrote; it is never read as a snapshot above the log end

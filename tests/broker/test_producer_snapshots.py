@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from raw_client import RawConnection, produce
 
+from flowlog.broker.partition import Partition
 from flowlog.broker.producer_snapshots import (
     SNAPSHOTS_KEPT,
     latest_snapshot,
@@ -23,6 +24,7 @@ from flowlog.protocol.messages.delete_records import DeleteRecordsRequest
 from flowlog.protocol.messages.init_producer_id import InitProducerIdRequest
 from flowlog.protocol.record_batch import parse_header
 from flowlog.protocol.records import Record, build_batch
+from flowlog.storage.config import LogConfig
 
 TOPIC = "snapshots"
 
@@ -134,3 +136,29 @@ def test_a_damaged_snapshot_falls_back_to_the_log(broker_factory) -> None:  # ty
         gap = produce(connection, TOPIC, 0, batch(producer, 0, 50, value_size=300))
         assert gap.error_code == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
     assert any("ignoring the producer snapshot" in line for line in broker.output)
+
+
+def test_a_snapshot_that_cannot_be_written_fails_nothing(tmp_path: Path) -> None:
+    """A snapshot write that fails (here: a directory stands where each snapshot would
+    go) loses the snapshot, never the append that rolled the segment, nor the close,
+    nor the next start."""
+    config = LogConfig.from_kafka({"segment.bytes": "2000"})
+    directory = tmp_path / "t-0"
+    partition = Partition.open(directory, "t", b"\0" * 16, 0, config, 0, 0)
+    for offset in range(200):
+        snapshot_path(directory, offset).mkdir()
+        (snapshot_path(directory, offset) / "occupied").touch()
+    sequence = 0
+    while len(partition.log.segments) < 4:  # rolls, each trying a snapshot
+        outcome = partition.append(batch(7, 0, sequence, value_size=300), 0)
+        assert outcome.error == ErrorCode.NONE
+        sequence += 2
+    partition.close()
+    # The directories still stand where snapshots would be: unreadable, so skipped,
+    # and the state comes from replaying the log.
+    reopened = Partition.open(directory, "t", b"\0" * 16, 0, config, 0, 0)
+    retry = reopened.append(batch(7, 0, sequence - 2, value_size=300), 0)
+    # Sequences and offsets both step by 2 from 0: a duplicate gets its first offset.
+    assert (retry.error, retry.base_offset) == (ErrorCode.NONE, sequence - 2)
+    assert reopened.log.log_end_offset == sequence
+    reopened.close()
