@@ -570,7 +570,9 @@ class Producer:
         sending_blocked = self._needs_producer_id
         if sending_blocked:
             self._start_producer_id_reset()
-        for tp, state in self._partitions.items():
+        # A copy: sealing the sticky partition's batch picks a new sticky partition,
+        # which may add a partition state while this loop runs.
+        for tp, state in list(self._partitions.items()):
             batch = state.open
             if batch is not None:
                 if self._flushing or now >= batch.created_at + linger_s:

@@ -95,6 +95,21 @@ async def test_sticky_partitioning_spreads_null_keys(broker) -> None:  # type: i
     assert len(set(partitions)) > 1 and runs < 100
 
 
+async def test_flushing_the_sticky_partition_moves_it_safely(broker) -> None:  # type: ignore[no-untyped-def]
+    """flush() seals the sticky partition's batch inside the sender's sweep over its
+    partitions, and sealing picks a new sticky partition, often one not seen yet: the
+    sweep must not trip over the partition it adds (it once raised RuntimeError)."""
+    await create_topic(broker.bootstrap, "sticky-flush", partitions=16)
+    async with Producer(broker.bootstrap, linger_ms=1_000) as producer:
+        handles = []
+        for _ in range(20):
+            handles.append(await producer.send("sticky-flush", b"x"))
+            await producer.flush()
+    partitions = [handle.result().partition for handle in handles]
+    assert len(set(partitions)) > 1
+    assert all(a != b for a, b in zip(partitions, partitions[1:], strict=False))
+
+
 async def test_seek_position_pause_resume(broker) -> None:  # type: ignore[no-untyped-def]
     await create_topic(broker.bootstrap, "seek", partitions=1)
     tp = TopicPartition("seek", 0)
