@@ -7,6 +7,8 @@ import struct
 from typing import Any
 
 from flowlog.protocol.codec import RequestHeader, decode_response, encode_request
+from flowlog.protocol.errors import ErrorCode
+from flowlog.protocol.messages.init_producer_id import InitProducerIdRequest
 from flowlog.protocol.messages.produce import ProduceRequest
 
 TIMEOUT_S = 30.0
@@ -69,3 +71,12 @@ def produce(connection: RawConnection, topic: str, partition: int, batch: bytes)
     """Produce v9 one batch; the partition's answer."""
     response = connection.call(0, 9, produce_request(topic, partition, batch))
     return response.responses[0].partition_responses[0]
+
+
+def new_producer_id(connection: RawConnection) -> int:
+    """InitProducerId v4 for an idempotent producer: a fresh id at epoch 0."""
+    response = connection.call(22, 4, InitProducerIdRequest(transactional_id=None,
+                                                            transaction_timeout_ms=60_000))
+    assert response.error_code == ErrorCode.NONE
+    assert response.producer_epoch == 0
+    return int(response.producer_id)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from raw_client import RawConnection, produce
+from raw_client import RawConnection, new_producer_id, produce
 
 from flowlog.protocol.errors import ErrorCode
 from flowlog.protocol.messages.init_producer_id import InitProducerIdRequest
@@ -34,14 +34,6 @@ def log_end_offset(connection: RawConnection) -> int:
             partition_index=0, current_leader_epoch=-1, timestamp=-1)])])
     response = connection.call(2, 7, request)
     return int(response.topics[0].partitions[0].offset)
-
-
-def new_producer_id(connection: RawConnection) -> int:
-    response = connection.call(22, 4, InitProducerIdRequest(transactional_id=None,
-                                                            transaction_timeout_ms=60_000))
-    assert response.error_code == ErrorCode.NONE
-    assert response.producer_epoch == 0
-    return int(response.producer_id)
 
 
 @pytest.mark.parametrize("restart", ["sigterm", "kill-9"])

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from raw_client import RawConnection, produce
+from raw_client import RawConnection, new_producer_id, produce
 
 from flowlog.broker.partition import Partition
 from flowlog.broker.producer_snapshots import (
@@ -21,7 +21,6 @@ from flowlog.broker.producer_snapshots import (
 from flowlog.broker.producer_state import PartitionProducerState
 from flowlog.protocol.errors import ErrorCode
 from flowlog.protocol.messages.delete_records import DeleteRecordsRequest
-from flowlog.protocol.messages.init_producer_id import InitProducerIdRequest
 from flowlog.protocol.record_batch import parse_header
 from flowlog.protocol.records import Record, build_batch
 from flowlog.storage.config import LogConfig
@@ -74,12 +73,6 @@ def test_snapshot_files_are_kept_by_offset(tmp_path: Path) -> None:
     assert latest_snapshot(tmp_path, 25) == (20, b"x20")
     assert not snapshot_path(tmp_path, 30).exists()
     assert latest_snapshot(tmp_path, 5) is None and snapshot_offsets(tmp_path) == []
-
-
-def new_producer_id(connection: RawConnection) -> int:
-    response = connection.call(22, 4, InitProducerIdRequest(transactional_id=None,
-                                                            transaction_timeout_ms=60_000))
-    return int(response.producer_id)
 
 
 def delete_records_before(connection: RawConnection, offset: int) -> None:
