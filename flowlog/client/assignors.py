@@ -14,15 +14,23 @@ partition counts of the subscribed topics, and hands each member its list.
   revokes it and rejoins, and the next rebalance gives it to the new owner
   (KIP-429's incremental protocol). Its result never asks a member to take a
   partition that another member still owns.
+
+Custom assignors (Java's ConsumerPartitionAssignor) subclass GroupAssignor:
+they add their own bytes to each member's subscription and assignment (the
+streams runtime reports its tasks this way). `partition_assignment_strategy`
+mixes built-in names and such objects; resolve_assignors turns both into
+GroupAssignor objects, so the group member handles one kind of thing.
 """
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 
 import attrs
 
+from flowlog.client.errors import ConfigurationError
 from flowlog.client.types import TopicPartition
 
 EAGER: Final = "eager"
@@ -36,10 +44,71 @@ class MemberSubscription:
     owned: tuple[TopicPartition, ...] = ()
     generation: int = -1
     group_instance_id: str | None = None
+    # What the member's assignor added to its subscription (GroupAssignor.subscription_user_data).
+    user_data: bytes | None = None
+
+
+@attrs.frozen(slots=True)
+class MemberAssignment:
+    """What the leader hands one member: its partitions and the assignor's own bytes."""
+
+    partitions: tuple[TopicPartition, ...]
+    user_data: bytes | None = None
 
 
 Assignment = dict[str, list[TopicPartition]]
 Assignor = Callable[[Mapping[str, MemberSubscription], Mapping[str, int]], Assignment]
+
+
+class GroupAssignor(abc.ABC):
+    """An assignor object: the protocol `name` members vote for in JoinGroup, and its logic.
+
+    Subclasses set `name` and `rebalance_protocol` (EAGER: members revoke
+    everything before rejoining; COOPERATIVE: only what the assignment takes
+    away, so `assign` must not hand a member a partition another member still
+    owns) and implement `assign`. One object serves one consumer: it may keep
+    state between its own calls (what on_assignment received, what to report).
+    """
+
+    name: str
+    rebalance_protocol: str = EAGER
+
+    def subscription_user_data(
+        self, topics: tuple[str, ...], owned: tuple[TopicPartition, ...]
+    ) -> bytes | None:
+        """Bytes for this member's subscription; called for every JoinGroup.
+
+        In the cooperative protocol it is also called right after on_assignment,
+        with the same arguments as at the join: if the bytes changed, the member
+        rejoins at once so that the leader sees what it gave up. Keep it a pure
+        function of the assignor's state.
+        """
+        return None
+
+    @abc.abstractmethod
+    def assign(
+        self, members: Mapping[str, MemberSubscription], partitions_per_topic: Mapping[str, int]
+    ) -> dict[str, MemberAssignment]:
+        """Run by the leader: every member's assignment (members left out get nothing)."""
+
+    def on_assignment(self, assignment: MemberAssignment, generation: int) -> None:
+        """Called on every member after SyncGroup, before the rebalance listener's callbacks."""
+        return None  # most assignors keep no state
+
+
+@attrs.frozen
+class BuiltinAssignor(GroupAssignor):
+    """One of the assignor functions above as a GroupAssignor (no user data)."""
+
+    name: str
+    function: Assignor
+    rebalance_protocol: str = EAGER
+
+    def assign(
+        self, members: Mapping[str, MemberSubscription], partitions_per_topic: Mapping[str, int]
+    ) -> dict[str, MemberAssignment]:
+        plan = self.function(members, partitions_per_topic)
+        return {member_id: MemberAssignment(tuple(tps)) for member_id, tps in plan.items()}
 
 
 def _all_partitions(
@@ -195,3 +264,46 @@ REBALANCE_PROTOCOLS: Final[dict[str, str]] = {
     "roundrobin": EAGER,
     "cooperative-sticky": COOPERATIVE,
 }
+
+
+def resolve_assignors(strategy: Iterable[object]) -> dict[str, GroupAssignor]:
+    """Protocol name -> assignor, in preference order, for built-in names and GroupAssignors.
+
+    Raises ConfigurationError naming the first entry that is neither, or
+    whose name or rebalance protocol is invalid or repeated.
+    """
+    resolved: dict[str, GroupAssignor] = {}
+    for entry in strategy:
+        assignor = _resolve_one(entry)
+        if assignor.name in resolved:
+            raise ConfigurationError(
+                f"partition_assignment_strategy names assignor {assignor.name!r} twice"
+            )
+        resolved[assignor.name] = assignor
+    if not resolved:
+        raise ConfigurationError("partition_assignment_strategy is empty")
+    return resolved
+
+
+def _resolve_one(entry: object) -> GroupAssignor:
+    if isinstance(entry, str):
+        if entry not in ASSIGNORS:
+            raise ConfigurationError(
+                f"unknown assignor {entry!r} in partition_assignment_strategy; "
+                f"known: {sorted(ASSIGNORS)}, or a GroupAssignor object"
+            )
+        return BuiltinAssignor(entry, ASSIGNORS[entry], REBALANCE_PROTOCOLS[entry])
+    if not isinstance(entry, GroupAssignor):
+        raise ConfigurationError(
+            f"partition_assignment_strategy entry {entry!r} is neither an assignor name "
+            f"({', '.join(sorted(ASSIGNORS))}) nor a GroupAssignor"
+        )
+    name = getattr(entry, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError(f"assignor {entry!r} needs a non-empty string `name`")
+    if entry.rebalance_protocol not in (EAGER, COOPERATIVE):
+        raise ConfigurationError(
+            f"assignor {name!r} has rebalance_protocol {entry.rebalance_protocol!r}; "
+            f"expected {EAGER!r} or {COOPERATIVE!r}"
+        )
+    return entry

@@ -7,10 +7,12 @@ ConfigurationError naming it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import attrs
 
+from flowlog.client.assignors import GroupAssignor, resolve_assignors
 from flowlog.client.errors import ConfigurationError
 
 
@@ -22,6 +24,19 @@ def _positive(_instance: object, attribute: attrs.Attribute[Any], value: int) ->
 def _not_negative(_instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
     if value < 0:
         raise ConfigurationError(f"{attribute.name} must not be negative, got {value}")
+
+
+def _strategy_tuple(value: object) -> tuple[object, ...]:
+    # A lone name or assignor is a one-entry strategy; tuple("range") would split the name.
+    if isinstance(value, str | GroupAssignor) or not isinstance(value, Iterable):
+        return (value,)
+    return tuple(value)
+
+
+def _valid_strategy(
+    _instance: object, _attribute: attrs.Attribute[Any], value: tuple[object, ...]
+) -> None:
+    resolve_assignors(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -85,8 +100,11 @@ class ConsumerConfig(ClientConfig):
     session_timeout_ms: int = attrs.field(default=45_000, validator=_positive)
     rebalance_timeout_ms: int = attrs.field(default=300_000, validator=_positive)
     heartbeat_interval_ms: int = attrs.field(default=3_000, validator=_positive)
-    # "range", "roundrobin", "cooperative-sticky" in preference order.
-    partition_assignment_strategy: tuple[str, ...] = ("range", "cooperative-sticky")
+    # In preference order: "range", "roundrobin", "cooperative-sticky" or GroupAssignor objects.
+    partition_assignment_strategy: tuple[str | GroupAssignor, ...] = attrs.field(
+        default=("range", "cooperative-sticky"), converter=_strategy_tuple,
+        validator=_valid_strategy,
+    )
 
 
 @attrs.frozen(kw_only=True)

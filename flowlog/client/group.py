@@ -6,10 +6,16 @@ leader runs the assignor, see assignors.py), then heartbeats and auto-commits
 in the background until the coordinator asks for a rebalance (REBALANCE_IN_
 PROGRESS), the subscription changes, or the membership is lost.
 
+Assignors are GroupAssignor objects (built-in names resolve to one): each
+adds its own user data to the member's subscription, the leader runs the
+chosen one's assign(), and every member hands what it received to the chosen
+one's on_assignment() before the rebalance listener runs.
+
 Eager assignors (range, roundrobin): before rejoining, commit and revoke all
 partitions. Cooperative (cooperative-sticky): keep partitions during the
 rebalance; after SyncGroup revoke only those no longer assigned, and rejoin at
-once if any were revoked so that their new owner receives them.
+once if any were revoked, or if on_assignment changed the assignor's user data,
+so that the leader sees what was given up and its new owner receives it.
 
 Static membership: with group_instance_id set, JoinGroup carries it (v5+)
 and close() does not send LeaveGroup, so a restart within session_timeout_ms
@@ -24,10 +30,11 @@ import attrs
 import trio
 
 from flowlog.client.assignors import (
-    ASSIGNORS,
     COOPERATIVE,
-    REBALANCE_PROTOCOLS,
+    GroupAssignor,
+    MemberAssignment,
     MemberSubscription,
+    resolve_assignors,
 )
 from flowlog.client.cluster import Cluster
 from flowlog.client.config import ConsumerConfig
@@ -116,9 +123,8 @@ class GroupMember:
         self, cluster: Cluster, config: ConsumerConfig, nursery: trio.Nursery, consumer: Consumer
     ) -> None:
         assert config.group_id is not None
-        for name in config.partition_assignment_strategy:
-            if name not in ASSIGNORS:
-                raise ConfigurationError(f"unknown assignor {name!r}; known: {sorted(ASSIGNORS)}")
+        # Protocol name -> assignor, in the preference order JoinGroup votes with.
+        self._assignors = resolve_assignors(config.partition_assignment_strategy)
         self._cluster = cluster
         self._config = config
         self._group_id = config.group_id
@@ -130,12 +136,19 @@ class GroupMember:
         self._generation = NO_GENERATION
         self._protocol: str | None = None
         self._owned: set[TopicPartition] = set()
+        # What the last JoinGroup sent: topics, owned partitions, each assignor's user data.
+        self._joined_topics: tuple[str, ...] = ()
+        self._joined_owned: tuple[TopicPartition, ...] = ()
+        self._joined_user_data: dict[str, bytes | None] = {}
         self._coordinator: int | None = None
         self._rejoin = trio.Event()
         self._running = False
         self._run_scope = trio.CancelScope()
         self._error: KafkaError | None = None
         self._stats = GroupStatistics()
+
+    # True from the start of a JoinGroup until its assignment is applied (retries included).
+    rebalancing = False
 
     @property
     def subscribed(self) -> bool:
@@ -243,11 +256,18 @@ class GroupMember:
     def _request_rejoin(self) -> None:
         self._rejoin.set()
 
+    def _chosen_assignor(self) -> GroupAssignor | None:
+        return self._assignors.get(self._protocol) if self._protocol is not None else None
+
+    def _cooperative(self) -> bool:
+        assignor = self._chosen_assignor()
+        return assignor is not None and assignor.rebalance_protocol == COOPERATIVE
+
     async def _join_and_sync(self) -> None:
+        self.rebalancing = True
         self._rejoin = trio.Event()
         self._stats.rebalances += 1
-        eager = self._protocol is not None and REBALANCE_PROTOCOLS[self._protocol] != COOPERATIVE
-        if eager or self._protocol is None:
+        if not self._cooperative():
             await self._revoke(set(self._owned))
         for _attempt in range(JOIN_ATTEMPTS_MAX):
             response = await self._join()
@@ -270,23 +290,33 @@ class GroupMember:
         is_leader = response.leader == self._member_id
         self._stats.is_leader = is_leader
         assignments = await self._assign(response.members) if is_leader else []
-        assigned = await self._sync(assignments)
-        await self._apply_assignment(assigned)
+        assignment = await self._sync(assignments)
+        await self._apply_assignment(assignment)
+        self.rebalancing = False
 
     async def _join(self) -> Any:
-        owned = sorted(self._owned)
+        owned = tuple(sorted(self._owned))
+        topics = tuple(self._topics)
         by_topic: dict[str, list[int]] = {}
         for tp in owned:
             by_topic.setdefault(tp.topic, []).append(tp.partition)
-        metadata = encode_subscription(Subscription(
-            topics=tuple(self._topics),
-            owned_partitions=tuple(TopicPartitions(t, tuple(ps)) for t, ps in by_topic.items()),
-            generation_id=self._generation,
-            version=SUBSCRIPTION_VERSION,
-        ))
+        owned_partitions = tuple(TopicPartitions(t, tuple(ps)) for t, ps in by_topic.items())
+        self._joined_topics, self._joined_owned = topics, owned
+        self._joined_user_data = {
+            name: assignor.subscription_user_data(topics, owned)
+            for name, assignor in self._assignors.items()
+        }
         protocols = [
-            JoinGroupRequest.JoinGroupRequestProtocol(name=name, metadata=metadata)
-            for name in self._config.partition_assignment_strategy
+            JoinGroupRequest.JoinGroupRequestProtocol(name=name, metadata=encode_subscription(
+                Subscription(
+                    topics=topics,
+                    user_data=user_data,
+                    owned_partitions=owned_partitions,
+                    generation_id=self._generation,
+                    version=SUBSCRIPTION_VERSION,
+                )
+            ))
+            for name, user_data in self._joined_user_data.items()
         ]
         instance_id = self._config.group_instance_id
 
@@ -324,18 +354,22 @@ class GroupMember:
                 ),
                 generation=subscription.generation_id,
                 group_instance_id=member.group_instance_id,
+                user_data=subscription.user_data,
             )
         topics = sorted({t for s in subscriptions.values() for t in s.topics})
         await self._cluster.refresh_metadata(topics)
         counts = {t: len(self._cluster.topics[t]) for t in topics if t in self._cluster.topics}
-        plan = ASSIGNORS[self._protocol](subscriptions, counts)
+        plan = self._assignors[self._protocol].assign(subscriptions, counts)
         result = []
-        for member_id, partitions in plan.items():
+        # Members the plan leaves out get an explicit empty assignment.
+        for member_id in subscriptions:
+            member_assignment = plan.get(member_id, MemberAssignment(()))
             by_topic: dict[str, list[int]] = {}
-            for tp in sorted(partitions):
+            for tp in sorted(member_assignment.partitions):
                 by_topic.setdefault(tp.topic, []).append(tp.partition)
             payload = encode_assignment(Assignment(
                 assigned_partitions=tuple(TopicPartitions(t, tuple(ps)) for t, ps in by_topic.items()),
+                user_data=member_assignment.user_data,
                 version=0,
             ))
             result.append(SyncGroupRequest.SyncGroupRequestAssignment(
@@ -343,7 +377,7 @@ class GroupMember:
             ))
         return result
 
-    async def _sync(self, assignments: list[Any]) -> set[TopicPartition]:
+    async def _sync(self, assignments: list[Any]) -> MemberAssignment:
         response = await self._coordinator_request(
             SYNC_GROUP_KEY,
             SyncGroupRequest(
@@ -364,14 +398,28 @@ class GroupMember:
             raise _RejoinError(f"SyncGroup: {ErrorCode(code).name}")
         self._check_coordinator_error(code, "SyncGroup")
         if not response.assignment:
-            return set()
+            return MemberAssignment(())
         assignment = decode_assignment(response.assignment)
-        return {
-            TopicPartition(entry.topic, p)
-            for entry in assignment.assigned_partitions for p in entry.partitions
-        }
+        return MemberAssignment(
+            tuple(
+                TopicPartition(entry.topic, p)
+                for entry in assignment.assigned_partitions for p in entry.partitions
+            ),
+            assignment.user_data,
+        )
 
-    async def _apply_assignment(self, assigned: set[TopicPartition]) -> None:
+    async def _apply_assignment(self, assignment: MemberAssignment) -> None:
+        assignor = self._chosen_assignor()
+        claims_changed = False
+        if assignor is not None:
+            assignor.on_assignment(assignment, self._generation)
+            # The leader saw our join-time user data: if on_assignment changed it (a
+            # claim given up), it has to see the new one before handing that claim on.
+            assert self._protocol is not None
+            claims_changed = assignor.subscription_user_data(
+                self._joined_topics, self._joined_owned
+            ) != self._joined_user_data.get(self._protocol)
+        assigned = set(assignment.partitions)
         revoked = self._owned - assigned
         added = assigned - self._owned
         if revoked:
@@ -380,7 +428,7 @@ class GroupMember:
         self._consumer._set_group_assignment(self._owned)
         if added:
             await self._listener.on_partitions_assigned(added)
-        if revoked and self._protocol is not None and REBALANCE_PROTOCOLS[self._protocol] == COOPERATIVE:
+        if (revoked or claims_changed) and self._cooperative():
             self._request_rejoin()  # let the new owners have what we gave up
 
     async def _revoke(self, revoked: set[TopicPartition]) -> None:

@@ -5,6 +5,8 @@ Skipped (with the reason) while the broker does not advertise FindCoordinator (k
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pytest
 import trio
 
@@ -16,7 +18,9 @@ from flowlog.client import (
     RebalanceListener,
     TopicPartition,
 )
+from flowlog.client.assignors import MemberAssignment, MemberSubscription, withhold_transfers
 
+from .test_assignors import Tagged
 from .test_produce_consume import consume_all, create_topic
 from .test_resilience_admin_interop import _has_group_coordinator
 
@@ -149,3 +153,103 @@ async def test_commit_explicit_offsets_with_assign(group_broker) -> None:  # typ
         consumer.assign([tp])
         await consumer.commit({tp: OffsetAndMetadata(7, "note")})
         assert await consumer.committed([tp]) == {tp: OffsetAndMetadata(7, "note")}
+
+
+class WithholdingTagged(Tagged):
+    """Tagged's plan, cooperative: a partition moves only once its old owner has revoked it."""
+
+    def __init__(self, tag: bytes) -> None:
+        super().__init__(tag)
+        self.seen_user_data: list[dict[str, bytes | None]] = []
+
+    def assign(
+        self, members: Mapping[str, MemberSubscription], partitions_per_topic: Mapping[str, int]
+    ) -> dict[str, MemberAssignment]:
+        self.seen_user_data.append({m: s.user_data for m, s in members.items()})
+        plan = super().assign(members, partitions_per_topic)
+        kept = withhold_transfers({m: list(a.partitions) for m, a in plan.items()}, members)
+        return {m: MemberAssignment(tuple(kept[m]), plan[m].user_data) for m in plan}
+
+
+class AssignorCheckingRecorder(Recorder):
+    """Checks that on_assignment ran before each callback of the same rebalance."""
+
+    def __init__(self, assignor: Tagged) -> None:
+        super().__init__()
+        self.assignor = assignor
+        self.latest_at_revocation: list[set[TopicPartition]] = []
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        assert assigned <= set(self.assignor.received[-1][0].partitions)
+        await super().on_partitions_assigned(assigned)
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        # Checked by the test: close() revokes too, outside any rebalance.
+        self.latest_at_revocation.append(set(self.assignor.received[-1][0].partitions))
+        await super().on_partitions_revoked(revoked)
+
+
+async def test_custom_assignor_object_carries_user_data_both_ways(group_broker) -> None:  # type: ignore[no-untyped-def]
+    bootstrap = group_broker.bootstrap
+    await create_topic(bootstrap, "g5", partitions=4)
+    assignor_a, assignor_b = WithholdingTagged(b"a"), WithholdingTagged(b"b")
+    first, second = AssignorCheckingRecorder(assignor_a), AssignorCheckingRecorder(assignor_b)
+    # "range" second: both members prefer the object, so the group picks it.
+    options_a = dict(GROUP_OPTIONS, partition_assignment_strategy=(assignor_a, "range"))
+    options_b = dict(GROUP_OPTIONS, partition_assignment_strategy=(assignor_b, "range"))
+    async with Consumer(bootstrap, group_id="grp5", **options_a) as one:
+        one.subscribe(["g5"], listener=first)
+        await wait_for(lambda: len(first.assigned) == 4, first)
+        async with Consumer(bootstrap, group_id="grp5", **options_b) as two:
+            two.subscribe(["g5"], listener=second)
+            with trio.fail_after(40):
+                while not (len(first.assigned) == 2 and len(second.assigned) == 2):
+                    await one.getmany(timeout_ms=200)
+                    await two.getmany(timeout_ms=200)
+            # The plan: partitions dealt by tag order, "a" first.
+            assert first.assigned == {TopicPartition("g5", 0), TopicPartition("g5", 2)}
+            assert second.assigned == {TopicPartition("g5", 1), TopicPartition("g5", 3)}
+            assert one.statistics()["group"].protocol == "tagged"
+            # Cooperative per the object: the first member revoked only what moved.
+            assert [p for kind, p in first.events if kind == "revoked"] == [
+                frozenset({TopicPartition("g5", 1), TopicPartition("g5", 3)})
+            ]
+            # on_assignment ran before that revocation: it already held the new assignment.
+            assert first.latest_at_revocation == [first.assigned]
+            # The leader's assign() saw both members' subscription user data...
+            leader_views = assignor_a.seen_user_data + assignor_b.seen_user_data
+            assert {b"a", b"b"} in [set(view.values()) for view in leader_views]
+            # ...and every member's on_assignment got the bytes the leader made for it.
+            for assignor, consumer in ((assignor_a, one), (assignor_b, two)):
+                assert {a.user_data for a, _ in assignor.received} == {b"for:" + assignor.tag}
+                assignment, generation = assignor.received[-1]
+                assert set(assignment.partitions) == consumer.assignment()
+                assert generation == consumer.statistics()["group"].generation_id > 0
+
+
+class ClaimDropping(Tagged):
+    """Reports b"claim" until its first assignment, then b"none": a claim given up."""
+
+    def subscription_user_data(
+        self, topics: tuple[str, ...], owned: tuple[TopicPartition, ...]
+    ) -> bytes | None:
+        return b"none" if self.received else b"claim"
+
+
+async def test_cooperative_member_rejoins_when_on_assignment_changes_its_user_data(group_broker) -> None:  # type: ignore[no-untyped-def]
+    bootstrap = group_broker.bootstrap
+    await create_topic(bootstrap, "g6", partitions=2)
+    assignor = ClaimDropping(b"unused")
+    recorder = AssignorCheckingRecorder(assignor)
+    options = dict(GROUP_OPTIONS, partition_assignment_strategy=(assignor,))
+    async with Consumer(bootstrap, group_id="grp6", **options) as consumer:
+        consumer.subscribe(["g6"], listener=recorder)
+        with trio.fail_after(30):
+            while len(assignor.received) < 2:
+                await consumer.getmany(timeout_ms=200)
+        # The second rebalance carried the new user data; nothing changed after it: no third.
+        await consumer.getmany(timeout_ms=2_000)
+        assert [a.user_data for a, _ in assignor.received] == [b"for:claim", b"for:none"]
+        first_generation, second_generation = (g for _, g in assignor.received)
+        assert second_generation == first_generation + 1
+        assert consumer.assignment() == {TopicPartition("g6", 0), TopicPartition("g6", 1)}
