@@ -113,6 +113,10 @@ class Consumer:
             "group": self._group.statistics() if self._group is not None else None,
         }
 
+    def rebalance_in_progress(self) -> bool:
+        """The group member is between JoinGroup and applying its new assignment."""
+        return self._group is not None and self._group.rebalancing
+
     @property
     def cluster(self) -> Cluster:
         if self._cluster is None or self._closed:

@@ -10,7 +10,8 @@ import attrs
 NO_TIMESTAMP = -1
 
 
-@attrs.frozen(slots=True, order=True)
+# The hash is cached: partitions key the client's and the streams runtime's hot dicts.
+@attrs.frozen(slots=True, order=True, cache_hash=True)
 class TopicPartition:
     topic: str
     partition: int

@@ -17,6 +17,10 @@ MURMUR2_SEED = 0x9747B28C
 MURMUR2_MULTIPLIER = 0x5BD1E995
 MURMUR2_SHIFT = 24
 _MASK32 = 0xFFFFFFFF
+# Positive hashes of recent bytes keys: keyed traffic repeats keys (users, hosts), and the
+# pure-Python hash costs more than the rest of a produce. Cleared when full, so it is bounded.
+_POSITIVE_HASH_CACHE: dict[bytes, int] = {}
+POSITIVE_HASH_CACHE_ENTRIES_MAX = 65_536
 
 
 def murmur2(data: bytes | bytearray | memoryview) -> int:
@@ -51,4 +55,11 @@ def partition_for_key(key: bytes | bytearray | memoryview, partition_count: int)
     """The partition the Java client's default partitioner picks for a non-null key."""
     if partition_count <= 0:
         raise ValueError(f"partition count must be positive, got {partition_count}")
-    return (murmur2(key) & 0x7FFFFFFF) % partition_count
+    if key.__class__ is not bytes:
+        return (murmur2(key) & 0x7FFFFFFF) % partition_count
+    positive = _POSITIVE_HASH_CACHE.get(key)
+    if positive is None:
+        if len(_POSITIVE_HASH_CACHE) >= POSITIVE_HASH_CACHE_ENTRIES_MAX:
+            _POSITIVE_HASH_CACHE.clear()
+        positive = _POSITIVE_HASH_CACHE[key] = murmur2(key) & 0x7FFFFFFF
+    return positive % partition_count
