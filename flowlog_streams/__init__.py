@@ -1,1 +1,71 @@
-"""Kafka-Streams-style stream processing on flowlog (or any Kafka-compatible cluster)."""
+"""Kafka-Streams-style stream processing on flowlog (or any Kafka-compatible cluster).
+
+    from flowlog_streams import StreamsBuilder, StreamsApp, Serdes
+
+Every public name is importable from here; see docs/streams.md.
+"""
+
+from flowlog_streams.app import StreamsApp
+from flowlog_streams.builder import StreamsBuilder
+from flowlog_streams.config import StreamsConfig
+from flowlog_streams.errors import (
+    MissingSourceTopicError,
+    SerializationError,
+    StreamsException,
+    TaskFailedError,
+    TopologyException,
+)
+from flowlog_streams.handlers import (
+    DeadLetterQueue,
+    ErrorContext,
+    ExceptionHandler,
+    HandlerResponse,
+    LogAndContinue,
+    LogAndFail,
+)
+from flowlog_streams.kstream import BranchedKStream, KStream
+from flowlog_streams.processor import (
+    Cancellable,
+    Processor,
+    ProcessorContext,
+    ProcessorSupplier,
+    PunctuationType,
+    Record,
+    RecordMetadata,
+)
+from flowlog_streams.serdes import Serde, Serdes
+from flowlog_streams.states import State, StateListener
+from flowlog_streams.task_id import TaskId
+from flowlog_streams.topology import Topology
+
+__all__ = [
+    "BranchedKStream",
+    "Cancellable",
+    "DeadLetterQueue",
+    "ErrorContext",
+    "ExceptionHandler",
+    "HandlerResponse",
+    "KStream",
+    "LogAndContinue",
+    "LogAndFail",
+    "MissingSourceTopicError",
+    "Processor",
+    "ProcessorContext",
+    "ProcessorSupplier",
+    "PunctuationType",
+    "Record",
+    "RecordMetadata",
+    "SerializationError",
+    "Serde",
+    "Serdes",
+    "State",
+    "StateListener",
+    "StreamsApp",
+    "StreamsBuilder",
+    "StreamsConfig",
+    "StreamsException",
+    "TaskFailedError",
+    "TaskId",
+    "Topology",
+    "TopologyException",
+]

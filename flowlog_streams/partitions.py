@@ -1,0 +1,77 @@
+"""Partition counts of internal topics, co-partitioning checks and task counts (pure).
+
+- A repartition topic with a fixed `num_partitions` has that many; otherwise
+  as many as the largest source of the sub-topology that writes it (Kafka
+  Streams' rule), resolved through chains of repartition topics.
+- Topics declared co-partitioned (joins) must have equal counts; a mismatch
+  is a TopologyException naming every topic and its count.
+- A sub-topology has one task per partition of its widest source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flowlog_streams.errors import TopologyException
+from flowlog_streams.task_id import TaskId
+from flowlog_streams.topics import TopicResolution
+from flowlog_streams.topology import SinkNode, Topology
+
+DEFAULT_PARTITIONS = 1
+
+
+def internal_partition_counts(
+    topology: Topology, topics: TopicResolution, counts: Mapping[str, int]
+) -> dict[str, int]:
+    """Decorated internal topic -> partition count, given the user topics' counts."""
+    writers: dict[str, int] = {}
+    for subtopology in topology.subtopologies():
+        for name in subtopology.node_names:
+            node = topology.nodes[name]
+            if isinstance(node, SinkNode) and node.topic in topology.internal_topics:
+                writers[node.topic] = subtopology.id
+    result: dict[str, int] = {}
+    for name, spec in topology.internal_topics.items():
+        if spec.num_partitions is not None:
+            result[topics.decorate(name)] = spec.num_partitions
+    sources_of = topics.subtopology_topics()
+    # Each pass settles at least one topic whose writer's sources are all known.
+    for _ in range(len(topology.internal_topics) + 1):
+        for name in topology.internal_topics:
+            decorated = topics.decorate(name)
+            if decorated in result:
+                continue
+            writer_sources = sources_of.get(writers.get(name, -1), ())
+            known = {**counts, **result}
+            if writer_sources and all(t in known for t in writer_sources):
+                result[decorated] = max(known[t] for t in writer_sources)
+    for name in topology.internal_topics:
+        result.setdefault(topics.decorate(name), DEFAULT_PARTITIONS)
+    return result
+
+
+def check_copartitioned(topology: Topology, topics: TopicResolution, counts: Mapping[str, int]) -> None:
+    for group in topology.copartition_groups:
+        decorated = sorted(topics.decorate(t) for t in group)
+        found = {t: counts[t] for t in decorated if t in counts}
+        if len(set(found.values())) > 1:
+            listed = ", ".join(f"{t}={n}" for t, n in sorted(found.items()))
+            raise TopologyException(
+                f"topics not co-partitioned: [{listed}]; co-partitioned topics (joins) need "
+                f"the same number of partitions"
+            )
+
+
+def plan_tasks(topics: TopicResolution, counts: Mapping[str, int]) -> dict[TaskId, list[tuple[str, int]]]:
+    """Every task and the (topic, partition) pairs it reads; counts must cover every source topic."""
+    tasks: dict[TaskId, list[tuple[str, int]]] = {}
+    for subtopology, source_topics in topics.subtopology_topics().items():
+        missing = [t for t in source_topics if t not in counts]
+        if missing:
+            raise TopologyException(f"no partition count for source topic(s) {missing}")
+        width = max(counts[t] for t in source_topics)
+        for partition in range(width):
+            tasks[TaskId(subtopology, partition)] = [
+                (t, partition) for t in source_topics if partition < counts[t]
+            ]
+    return tasks

@@ -1,0 +1,315 @@
+"""The trio runtime around the plain task objects: poll, process, punctuate, commit, rebalance.
+
+One runtime = one consumer-group member (group id = application id) with
+the streams assignor, one producer and its tasks. The loop:
+
+    poll records -> queue them in their tasks (pausing partitions that buffer too much)
+    -> each task processes up to max_records_per_task_loop -> wall-clock punctuation
+    -> hand kept-back output to the producer -> commit when due or asked
+
+Commit (at-least-once, in one place so it can become a transaction later):
+every task prepares (flushes what it holds back), the producer is flushed
+and must have delivered everything, then the tasks' input offsets are
+committed in one OffsetCommit. Rebalance callbacks take the same lock as the
+loop's processing step, so a revocation waits for the record in hand, then
+commits and closes only the tasks that move (cooperative).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any, Final
+
+import trio
+
+from flowlog.client import Consumer, RebalanceListener, TopicPartition
+from flowlog.client.errors import KafkaError
+from flowlog.client.types import OffsetAndMetadata
+from flowlog_streams.assignor import StreamsAssignor
+from flowlog_streams.config import StreamsConfig
+from flowlog_streams.metrics import RuntimeMetrics
+from flowlog_streams.producer_collector import ProducerCollector
+from flowlog_streams.task import StreamTask
+from flowlog_streams.task_id import TaskId
+from flowlog_streams.topic_setup import TopicPlan
+from flowlog_streams.topology import Topology
+
+logger = logging.getLogger("flowlog_streams.runtime")
+
+# Records taken from the consumer per poll (Kafka Streams' max.poll.records): fewer than a
+# loop processes, so task queues stay short and partitions pause only when a task waits.
+POLL_RECORDS_MAX: Final = 1_000
+# Longest wait for records when there is nothing else to do.
+POLL_WAIT_MS_MAX: Final = 100
+# Repartition topics are purged up to the committed offsets at most this often.
+REPARTITION_PURGE_INTERVAL_MS: Final = 30_000
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class StreamRuntime(RebalanceListener):
+    def __init__(
+        self,
+        topology: Topology,
+        config: StreamsConfig,
+        plan: TopicPlan,
+        consumer: Consumer,
+        collector: ProducerCollector,
+        metrics: RuntimeMetrics,
+        *,
+        purge: Any = None,
+        assignor: StreamsAssignor | None = None,
+        on_rebalancing: Any = None,
+    ) -> None:
+        self._topology = topology
+        self._config = config
+        self._plan = plan
+        self._consumer = consumer
+        self._collector = collector
+        self._metrics = metrics
+        self._purge = purge
+        self._assignor = assignor
+        # Told each loop whether the group is rebalancing (the app's state follows it).
+        self._on_rebalancing = on_rebalancing
+        self._subtopology_of = {t: s for t, (s, _source) in plan.topics.sources.items()}
+        self._internal = frozenset(plan.topics.internal_topics())
+        self._deserialization_handler = config.deserialization_handler()
+        self._processing_handler = config.processing_handler()
+        self.tasks: dict[TaskId, StreamTask] = {}
+        self._task_of: dict[TopicPartition, StreamTask] = {}
+        self._paused: set[TopicPartition] = set()
+        self._lock = trio.Lock()
+        self._next_commit_ms = 0
+        self._next_purge_ms = 0
+        self._purgeable: dict[TopicPartition, int] = {}
+
+    # ---------------------------------------------------------------- main loop
+
+    async def run(self, stop: trio.Event) -> None:
+        config = self._config
+        self._next_commit_ms = wall_clock_ms() + config.commit_interval_ms
+        self._next_purge_ms = wall_clock_ms() + REPARTITION_PURGE_INTERVAL_MS
+        processed = 0
+        while not stop.is_set():
+            wait_ms = 0 if processed else self._idle_wait_ms()
+            batches = await self._consumer.getmany(max_records=POLL_RECORDS_MAX, timeout_ms=wait_ms)
+            if self._on_rebalancing is not None:
+                self._on_rebalancing(self._consumer.rebalance_in_progress())
+            async with self._lock:
+                self._drop_lost_tasks()
+                self._add(batches)
+                processed = await self._process_all()
+                now = wall_clock_ms()
+                for task in self.tasks.values():
+                    task.punctuate_wall_clock(now)
+                await self._collector.drain()
+                if now >= self._next_commit_ms or any(t.commit_requested for t in self.tasks.values()):
+                    await self._commit(self.tasks.values())
+                    self._next_commit_ms = now + config.commit_interval_ms
+            if self._purge is not None and wall_clock_ms() >= self._next_purge_ms:
+                await self._purge_repartition_topics()
+
+    def _idle_wait_ms(self) -> int:
+        now = wall_clock_ms()
+        deadline = min(
+            [self._next_commit_ms, now + POLL_WAIT_MS_MAX]
+            + [int(min(t.next_wall_clock_deadline_ms(), now + POLL_WAIT_MS_MAX)) for t in self.tasks.values()]
+        )
+        return max(0, deadline - now)
+
+    def _add(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        for tp, records in batches.items():
+            task = self._task_of.get(tp)
+            if task is None:
+                continue  # revoked while the records were in flight
+            task.add_records(tp, records)
+
+    async def _process_all(self) -> int:
+        config = self._config
+        now = wall_clock_ms()
+        total = 0
+        for task in list(self.tasks.values()):
+            total += task.process(config.max_records_per_task_loop, now)
+            if self._collector.must_drain():
+                await self._collector.drain()
+        self._pause_or_resume()
+        self._metrics.records_processed += total
+        return total
+
+    def _pause_or_resume(self) -> None:
+        """Stop fetching for partitions whose task keeps a backlog (it waits for its other inputs)."""
+        limit = self._config.buffered_records_per_partition
+        for tp, task in self._task_of.items():
+            buffered = task.buffered(tp)
+            if tp in self._paused:
+                if buffered <= limit // 2:
+                    self._consumer.resume(tp)
+                    self._paused.discard(tp)
+            elif buffered >= limit:
+                self._consumer.pause(tp)
+                self._paused.add(tp)
+
+    # ---------------------------------------------------------------- commit
+
+    async def _commit(self, tasks: Iterable[StreamTask]) -> None:
+        """Flush what tasks hold, flush the producer, then commit the tasks' offsets."""
+        tasks = list(tasks)
+        started = time.perf_counter()
+        for task in tasks:
+            task.prepare_commit()
+        await self._collector.flush()
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for task in tasks:
+            offsets.update(task.commit_offsets())
+        if offsets:
+            try:
+                await self._consumer.commit(dict[TopicPartition, OffsetAndMetadata | int](offsets))
+            except KafkaError as error:
+                # Not fatal: the next commit retries; a rebalance hands the tasks on at-least-once.
+                self._metrics.commit_failures += 1
+                logger.warning("commit failed (will retry): %s", error)
+                return
+            for task in tasks:
+                task.mark_committed(offsets)
+            for tp, offset in offsets.items():
+                if tp.topic in self._internal:
+                    self._purgeable[tp] = offset.offset
+        self._metrics.note_commit((time.perf_counter() - started) * 1000)
+
+    async def commit_all(self) -> None:
+        async with self._lock:
+            await self._collector.drain()
+            await self._commit(self.tasks.values())
+
+    async def _purge_repartition_topics(self) -> None:
+        self._next_purge_ms = wall_clock_ms() + REPARTITION_PURGE_INTERVAL_MS
+        if not self._purgeable:
+            return
+        before, self._purgeable = self._purgeable, {}
+        try:
+            await self._purge(before)
+        except KafkaError as error:
+            logger.info("repartition purge failed (retried later): %s", error)
+
+    # ---------------------------------------------------------------- rebalance
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self._lock:
+            tasks = {self._task_of[tp] for tp in revoked if tp in self._task_of}
+            if not tasks:
+                return
+            try:
+                await self._commit(tasks)
+            finally:
+                self._close(tasks, "revoked")
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        async with self._lock:
+            by_task: dict[TaskId, list[TopicPartition]] = {}
+            for tp in assigned:
+                subtopology = self._subtopology_of.get(tp.topic)
+                if subtopology is None:
+                    logger.warning("assigned %s, which no source reads; ignoring it", tp)
+                    continue
+                by_task.setdefault(TaskId(subtopology, tp.partition), []).append(tp)
+            stale = {self.tasks[t] for t in by_task if t in self.tasks}
+            self._close(stale, "reassigned")  # lost, then given back: start again from committed
+            committed = await self._consumer.committed(
+                [tp for tps in by_task.values() for tp in tps]
+            )
+            for task_id, tps in sorted(by_task.items()):
+                self._create_task(task_id, tps, committed)
+            self._report_owned()
+
+    def _report_owned(self) -> None:
+        if self._assignor is not None:
+            self._assignor.set_owned(self.tasks, ())
+
+    def _create_task(
+        self, task_id: TaskId, tps: list[TopicPartition],
+        committed: dict[TopicPartition, OffsetAndMetadata | None],
+    ) -> None:
+        task = StreamTask(
+            task_id, self._topology, self._plan.topics, tps, self._collector, self._config,
+            wall_clock_ms=wall_clock_ms, lag_of=self._lag_of,
+            deserialization_handler=self._deserialization_handler,
+            processing_handler=self._processing_handler,
+        )
+        for tp in tps:
+            offset = committed.get(tp)
+            if offset is not None:
+                task.restore_partition_time(tp, offset.metadata)
+                continue
+            reset = self._reset_of(tp.topic)
+            if reset != self._config.auto_offset_reset:
+                if reset == "earliest":
+                    self._consumer.seek_to_beginning(tp)
+                else:
+                    self._consumer.seek_to_end(tp)
+        self.tasks[task_id] = task
+        for tp in tps:
+            self._task_of[tp] = task
+        self._metrics.tasks_created += 1
+        logger.info("task %s started on %s", task_id, ", ".join(f"{t.topic}-{t.partition}" for t in tps))
+
+    def _reset_of(self, topic: str) -> str:
+        source_name = self._plan.topics.sources[topic][1]
+        source = self._topology.nodes[source_name]
+        return getattr(source, "auto_offset_reset", None) or self._config.auto_offset_reset
+
+    def _lag_of(self, tp: TopicPartition) -> int | None:
+        state = self._consumer.fetcher.states.get(tp)
+        if state is None or state.high_watermark < 0 or state.position is None:
+            return None
+        return max(0, state.high_watermark - state.position)
+
+    def _drop_lost_tasks(self) -> None:
+        """Partitions lost with the membership (session expired): close their tasks, no commit."""
+        assignment = self._consumer.assignment()
+        lost = {task for tp, task in self._task_of.items() if tp not in assignment}
+        if lost:
+            self._close(lost, "lost")
+
+    def _close(self, tasks: Iterable[StreamTask], why: str) -> None:
+        for task in tasks:
+            task.close()
+            self.tasks.pop(task.id, None)
+            for tp in task.partitions:
+                self._task_of.pop(tp, None)
+                self._paused.discard(tp)
+            self._metrics.retire(task)
+            logger.info("task %s closed (%s)", task.id, why)
+        self._report_owned()
+
+    def abandon(self) -> None:
+        """After a failure: close every task without committing anything more."""
+        self._close(list(self.tasks.values()), "abandoned after a failure")
+
+    async def close_all(self) -> None:
+        """Clean shutdown: commit every task, then close it."""
+        async with self._lock:
+            try:
+                await self._collector.drain()
+                await self._commit(self.tasks.values())
+            finally:
+                self._close(list(self.tasks.values()), "shutdown")
+
+    # ---------------------------------------------------------------- metrics
+
+    def lag(self) -> dict[str, int | None]:
+        result: dict[str, int | None] = {}
+        for tp, task in self._task_of.items():
+            state = self._consumer.fetcher.states.get(tp)
+            queue = task.queues[tp]
+            position = queue.records[0][4] if queue.records else (
+                state.position if state is not None else None
+            )
+            high = state.high_watermark if state is not None else -1
+            result[f"{tp.topic}-{tp.partition}"] = (
+                None if position is None or high < 0 else max(0, high - position)
+            )
+        return result
