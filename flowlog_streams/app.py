@@ -165,6 +165,8 @@ class StreamsApp:
                 work.deadline = trio.current_time() + SHUTDOWN_TIMEOUT_S
 
     async def _close_on_signals(self) -> None:
+        # After the first signal the default handlers are back: a second one ends the
+        # process at once (press Ctrl-C twice to skip the final commit).
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for signum in signals:
                 logger.info("signal %s: shutting down", signal.Signals(signum).name)

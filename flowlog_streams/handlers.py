@@ -61,6 +61,8 @@ class ErrorContext:
     raw_value: bytes | None
     headers: Headers
     node_name: str | None = None
+    # When it was handled: the app's wall clock (the test driver's mock clock in tests).
+    handled_at_ms: int = attrs.field(factory=lambda: int(time.time() * 1000), kw_only=True)
 
     def describe(self) -> str:
         where = f"{self.topic}-{self.partition}@{self.offset}" if self.topic else "a punctuation"
@@ -125,7 +127,7 @@ def dead_letter_headers(error: ErrorContext) -> Headers:
         (HEADER_PARTITION, str(error.partition).encode()),
         (HEADER_OFFSET, str(error.offset).encode()),
         (HEADER_TASK, error.task_id.encode()),
-        (HEADER_TIME, str(int(time.time() * 1000)).encode()),
+        (HEADER_TIME, str(error.handled_at_ms).encode()),
     ]
     if error.node_name:
         own.append((HEADER_NODE, error.node_name.encode()))

@@ -43,6 +43,9 @@ logger = logging.getLogger("flowlog_streams.runtime")
 POLL_RECORDS_MAX: Final = 1_000
 # Longest wait for records when there is nothing else to do.
 POLL_WAIT_MS_MAX: Final = 100
+# The shutdown commit is retried this often, backing off linearly.
+SHUTDOWN_COMMIT_ATTEMPTS: Final = 5
+SHUTDOWN_COMMIT_BACKOFF_S: Final = 0.2
 # Repartition topics are purged up to the committed offsets at most this often.
 REPARTITION_PURGE_INTERVAL_MS: Final = 30_000
 
@@ -155,8 +158,10 @@ class StreamRuntime(RebalanceListener):
 
     # ---------------------------------------------------------------- commit
 
-    async def _commit(self, tasks: Iterable[StreamTask]) -> None:
-        """Flush what tasks hold, flush the producer, then commit the tasks' offsets."""
+    async def _commit(self, tasks: Iterable[StreamTask]) -> bool:
+        """Flush what tasks hold, flush the producer, then commit the tasks' offsets.
+
+        Returns False when the OffsetCommit failed (the offsets stay due)."""
         tasks = list(tasks)
         started = time.perf_counter()
         for task in tasks:
@@ -172,18 +177,14 @@ class StreamRuntime(RebalanceListener):
                 # Not fatal: the next commit retries; a rebalance hands the tasks on at-least-once.
                 self._metrics.commit_failures += 1
                 logger.warning("commit failed (will retry): %s", error)
-                return
+                return False
             for task in tasks:
                 task.mark_committed(offsets)
             for tp, offset in offsets.items():
                 if tp.topic in self._internal:
                     self._purgeable[tp] = offset.offset
         self._metrics.note_commit((time.perf_counter() - started) * 1000)
-
-    async def commit_all(self) -> None:
-        async with self._lock:
-            await self._collector.drain()
-            await self._commit(self.tasks.values())
+        return True
 
     async def _purge_repartition_topics(self) -> None:
         self._next_purge_ms = wall_clock_ms() + REPARTITION_PURGE_INTERVAL_MS
@@ -294,7 +295,16 @@ class StreamRuntime(RebalanceListener):
         async with self._lock:
             try:
                 await self._collector.drain()
-                await self._commit(self.tasks.values())
+                # The last commit matters most (nothing retries it later): try a few times.
+                for attempt in range(SHUTDOWN_COMMIT_ATTEMPTS):
+                    if await self._commit(self.tasks.values()):
+                        break
+                    await trio.sleep(SHUTDOWN_COMMIT_BACKOFF_S * (attempt + 1))
+                else:
+                    logger.error(
+                        "the final commit failed %d times: records processed since the last "
+                        "commit will be processed again", SHUTDOWN_COMMIT_ATTEMPTS,
+                    )
             finally:
                 self._close(list(self.tasks.values()), "shutdown")
 

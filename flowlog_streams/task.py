@@ -175,10 +175,9 @@ class StreamTask:
                 self._handle(self._deserialization_handler, ErrorContext(
                     DESERIALIZATION, error, str(self.id), topic, tp.partition, offset,
                     record.timestamp, raw_key, raw_value, record.headers,
+                    handled_at_ms=self.wall_clock_ms(),
                 ))
                 continue
-            if timestamp > queue.partition_time:
-                queue.partition_time = timestamp
             append((timestamp, key, value, record.headers, offset, raw_key, raw_value))
 
     def buffered(self, tp: TopicPartition) -> int:
@@ -208,7 +207,8 @@ class StreamTask:
             return False
         lag = self._lag_of(queue.tp)
         if lag is None or lag > 0:
-            return True  # its data is on the way
+            queue.idle_since_ms = None  # its data is on the way; the idle clock starts at lag 0
+            return True
         if queue.idle_since_ms is None:
             queue.idle_since_ms = now_ms
         return now_ms - queue.idle_since_ms < idle_ms
@@ -226,8 +226,11 @@ class StreamTask:
             timestamp, key, value, headers, offset, raw_key, raw_value = queue.records.popleft()
             tp = queue.tp
             self.record_context = (tp.topic, tp.partition, offset, timestamp, headers, raw_key, raw_value)
-            if timestamp > self.stream_time:
-                self.stream_time = timestamp
+            # Partition and stream time: the highest timestamp processed (Kafka's RecordQueue).
+            if timestamp > queue.partition_time:
+                queue.partition_time = timestamp
+                if timestamp > self.stream_time:
+                    self.stream_time = timestamp
             queue.entry(Record(key, value, timestamp, headers))
             processed += 1
             if self.stream_time >= stream_schedules.next_deadline_ms:
@@ -241,7 +244,7 @@ class StreamTask:
         self._handle(self._processing_handler, ErrorContext(
             PROCESSING, error, str(self.id), topic, partition, offset,
             record.timestamp if topic is None else timestamp, raw_key, raw_value,
-            headers, node_name,
+            headers, node_name, handled_at_ms=self.wall_clock_ms(),
         ))
 
     def _handle(self, handler: ExceptionHandler, context: ErrorContext) -> None:

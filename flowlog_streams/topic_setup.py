@@ -50,10 +50,11 @@ async def prepare_topics(admin: Admin, topology: Topology, config: StreamsConfig
             raise MissingSourceTopicError(
                 f"topic(s) {missing} do not exist; create them first or set auto_create_topics=True"
             )
-        await _create(admin, [
+        created = await _create(admin, [
             NewTopic(t, config.auto_create_partitions, config.replication_factor) for t in missing
         ])
-        logger.info("created user topics %s", missing)
+        if created:
+            logger.info("created user topics %s", created)
     user_sources = [t for t in topics.sources if t not in internal]
     if any(s.pattern is not None for s in topology.sources()) and not user_sources:
         raise MissingSourceTopicError("no existing topic matches the source patterns")
@@ -67,25 +68,29 @@ async def prepare_topics(admin: Admin, topology: Topology, config: StreamsConfig
                 f"{internal_counts[topic]}; delete it (after stopping every instance) or reset the app"
             )
     to_create = [t for t in internal_counts if t not in existing]
-    await _create(admin, [
+    created = await _create(admin, [
         NewTopic(t, internal_counts[t], config.replication_factor, REPARTITION_CONFIGS)
         for t in to_create
     ])
-    if to_create:
-        logger.info("created internal topics %s", to_create)
+    if created:
+        logger.info("created internal topics %s", created)
     counts.update(internal_counts)
     check_copartitioned(topology, topics, counts)
     return TopicPlan(topics, counts)
 
 
-async def _create(admin: Admin, topics: list[NewTopic]) -> None:
+async def _create(admin: Admin, topics: list[NewTopic]) -> list[str]:
+    """Create each topic; returns those this call created (another instance may win a race)."""
+    created = []
     # One at a time: a topic another instance created at the same moment must not hide
     # the outcome of the others.
     for topic in topics:
         try:
             await admin.create_topics([topic])
         except TopicAlreadyExistsError:
-            pass
+            continue
+        created.append(topic.name)
+    return created
 
 
 async def _partition_counts(admin: Admin, names: list[str]) -> dict[str, int]:

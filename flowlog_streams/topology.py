@@ -48,7 +48,8 @@ class SourceNode:
     def describe_topics(self) -> str:
         if self.pattern is not None:
             return self.pattern.pattern
-        return "[" + ", ".join(self.topics) + "]"
+        # Sorted: Kafka prints a hash set, which is sorted for the short names tests use.
+        return "[" + ", ".join(sorted(self.topics)) + "]"
 
 
 @attrs.define
@@ -310,6 +311,11 @@ class Topology:
             ordered = order(values)
             return ", ".join(ordered) if ordered else "none"
 
+        def parents(values: tuple[str, ...]) -> str:
+            # In the order they were given (a merge lists itself, then the other stream),
+            # which is where Kafka's insertion-time ordering puts them.
+            return ", ".join(values) if values else "none"
+
         if isinstance(node, SourceNode):
             return (
                 f"Source: {name} (topics: {node.describe_topics()})\n"
@@ -319,13 +325,13 @@ class Topology:
             return (
                 f"Processor: {name} (stores: [{', '.join(node.stores)}])\n"
                 f"      --> {names(self._children[name])}\n"
-                f"      <-- {names(node.parents)}"
+                f"      <-- {parents(node.parents)}"
             )
         if node.topic is not None:
-            return f"Sink: {name} (topic: {node.topic})\n      <-- {names(node.parents)}"
+            return f"Sink: {name} (topic: {node.topic})\n      <-- {parents(node.parents)}"
         return (
             f"Sink: {name} (extractor class: {_callable_name(node.chooser)})\n"
-            f"      <-- {names(node.parents)}"
+            f"      <-- {parents(node.parents)}"
         )
 
     def __str__(self) -> str:

@@ -1,0 +1,106 @@
+"""The end-to-end test's streams app, run as its own OS process (tests/streams/app_process.py).
+
+    python -m tests.streams.e2e_app --bootstrap B --application-id A --state-dir D
+        [--input e2e-in] [--output e2e-out] [--dlq e2e-dlq]
+
+Topology: input (key str, value JSON {"id", "user"}) -> select_key(user) ->
+repartition "by-user" -> map_values(+ "seen": True) -> output; values that are
+not JSON go to the dead-letter topic. Sub-topology 0 reads the input,
+sub-topology 1 the repartition topic.
+
+Output on stdout, one line each, flushed at once:
+- the runtime's log lines (INFO), e.g. "... flowlog_streams.runtime INFO task 0_3 started on e2e-in-3"
+- "STATE <old> -> <new>" on every state change, and "RUNNING" on entering RUNNING
+- "TASKS 0_0,1_3" whenever the tasks in `app.metrics()` change (checked every 50 ms)
+- "METRICS {json}" and "EXIT <state>" when `run()` has returned (after SIGTERM/SIGINT)
+An exception from `run()` is not caught: it is printed and the process exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+import trio
+
+from flowlog_streams import DeadLetterQueue, Serdes, State, StreamsApp, StreamsBuilder
+
+# How often the tasks in app.metrics() are compared with the last ones printed.
+TASKS_CHECK_S = 0.05
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def build_app(args: argparse.Namespace) -> StreamsApp:
+    builder = StreamsBuilder()
+    (builder.stream(args.input, key_serde=Serdes.str(), value_serde=Serdes.json())
+        .select_key(lambda k, v: v["user"])
+        .repartition(name="by-user", key_serde=Serdes.str(), value_serde=Serdes.json())
+        .map_values(lambda v: {"id": v["id"], "user": v["user"], "seen": True})
+        .to(args.output, key_serde=Serdes.str(), value_serde=Serdes.json()))
+
+    def on_state(new: State, old: State) -> None:
+        say(f"STATE {old.value} -> {new.value}")
+        if new is State.RUNNING:
+            say("RUNNING")
+
+    return StreamsApp(
+        builder.build(),
+        application_id=args.application_id,
+        bootstrap=args.bootstrap,
+        state_dir=args.state_dir,
+        state_listener=on_state,
+        commit_interval_ms=args.commit_interval_ms,
+        session_timeout_ms=args.session_timeout_ms,
+        heartbeat_interval_ms=args.heartbeat_interval_ms,
+        deserialization_exception_handler=DeadLetterQueue(args.dlq),
+    )
+
+
+async def report_tasks(app: StreamsApp) -> None:
+    last: list[str] | None = None
+    while True:
+        tasks = sorted(app.metrics()["tasks"])
+        if tasks != last:
+            say("TASKS " + ",".join(tasks))
+            last = tasks
+        await trio.sleep(TASKS_CHECK_S)
+
+
+async def main(args: argparse.Namespace) -> None:
+    app = build_app(args)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(report_tasks, app)
+        await app.run()
+        nursery.cancel_scope.cancel()
+    metrics: dict[str, Any] = app.metrics()
+    say("METRICS " + json.dumps(metrics, sort_keys=True, default=str))
+    say(f"EXIT {app.state.value}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--application-id", required=True)
+    parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--input", default="e2e-in")
+    parser.add_argument("--output", default="e2e-out")
+    parser.add_argument("--dlq", default="e2e-dlq")
+    parser.add_argument("--commit-interval-ms", type=int, default=100)
+    parser.add_argument("--session-timeout-ms", type=int, default=6000)
+    parser.add_argument("--heartbeat-interval-ms", type=int, default=500)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    logging.basicConfig(
+        stream=sys.stdout, level=logging.INFO,
+        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s",
+    )
+    trio.run(main, arguments)
