@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup tools test lint demo bench clean
+.PHONY: setup tools test lint demo bench streams-bench quix-venv clean
 
 # apt-get needs root; use sudo when we are not root and it is there.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
@@ -38,8 +38,28 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m apps.broker_demo
 
-bench: $(BENCH_STAMP)
-	$(BIN)/python -m bench.run
+# Quix Streams, the reference of the streams benchmark, in its own venv so its pins never
+# touch the project's; the version is pinned in bench/requirements-quix.txt.
+QUIX_VENV := .venv-quix
+QUIX_STAMP := $(QUIX_VENV)/.installed
+$(QUIX_STAMP): bench/requirements-quix.txt
+	test -x $(QUIX_VENV)/bin/python || $(PYTHON) -m venv $(QUIX_VENV)
+	echo '*' > $(QUIX_VENV)/.gitignore
+	$(QUIX_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(QUIX_VENV)/bin/python -m pip install --quiet -r bench/requirements-quix.txt
+	touch $(QUIX_STAMP)
+
+quix-venv: $(QUIX_STAMP)
+
+# Every benchmark runs even when an earlier one fails; the target fails if any did.
+bench: $(BENCH_STAMP) $(QUIX_STAMP)
+	status=0; \
+	$(BIN)/python -m bench.run || status=$$?; \
+	$(BIN)/python -m bench.streams_bench || status=$$?; \
+	exit $$status
+
+streams-bench: $(STAMP) $(QUIX_STAMP)
+	$(BIN)/python -m bench.streams_bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(QUIX_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
