@@ -127,6 +127,8 @@ class StreamTask:
                 source.timestamp_extractor,
             )
         self._queue_list = list(self.queues.values())
+        # Most tasks read one partition: no choosing between heads then.
+        self._single_queue = self._queue_list[0] if len(self._queue_list) == 1 else None
         self.graph.init()
 
     @property
@@ -218,7 +220,7 @@ class StreamTask:
         now = self.wall_clock_ms() if now_ms is None else now_ms
         processed = 0
         stream_schedules = self._stream_schedules
-        single = self._queue_list[0] if len(self._queue_list) == 1 else None
+        single = self._single_queue
         while processed < max_records:
             queue = single if single is not None else self._next_queue(now)
             if queue is None or not queue.records:

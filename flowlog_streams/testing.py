@@ -162,7 +162,8 @@ class TopologyTestDriver:
               headers: Headers, partition: int | None) -> None:
         if self._closed:
             raise StreamsException("the driver is closed")
-        self._ensure_tasks()
+        if not self._tasks:
+            self._ensure_tasks()
         self._enqueue(topic, key, value, timestamp, headers, partition)
         self._drain()
 
@@ -189,13 +190,14 @@ class TopologyTestDriver:
 
     def _drain(self) -> None:
         pending = self._pending
-        for _ in range(PROCESSING_STEPS_MAX):
-            if not pending:
-                break
+        steps = 0
+        while pending:
             task = pending.popleft()
             task.process(PROCESSING_STEPS_MAX, self.wall_clock_ms)
             self._commit(task)
-        else:
+            steps += 1
+            if steps < PROCESSING_STEPS_MAX:
+                continue
             raise StreamsException(
                 f"one piped record caused over {PROCESSING_STEPS_MAX} processing steps: a cycle?"
             )
@@ -280,7 +282,9 @@ class _DriverCollector:
 
     def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers,
              timestamp: int, partition: int | None) -> None:
-        self._driver._produce(topic, key, value, tuple(headers), timestamp, partition)
+        if headers.__class__ is not tuple:
+            headers = tuple(headers)
+        self._driver._produce(topic, key, value, headers, timestamp, partition)
 
     def partition_count(self, topic: str) -> int:
         driver = self._driver
