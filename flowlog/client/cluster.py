@@ -36,6 +36,8 @@ from flowlog.protocol.errors import ErrorCode
 from flowlog.protocol.messages.metadata import MetadataRequest
 
 METADATA_KEY: Final = 3
+# Connections are keyed by node id; a coordinator connection by this minus the node id.
+COORDINATOR_CONNECTION_BASE: Final = 2**31 - 1
 T = TypeVar("T")
 # Errors after which the cached leaders may be wrong.
 _STALE_METADATA_ERRORS: Final = (
@@ -86,16 +88,28 @@ class Cluster:
 
     async def connection(self, node_id: int) -> BrokerConnection:
         """The live connection to `node_id`, opening one if needed."""
+        return await self._connection(node_id, node_id)
+
+    async def coordinator_connection(self, node_id: int) -> BrokerConnection:
+        """A second connection to `node_id` for group requests (Java's consumer has one too).
+
+        The broker answers a connection's requests in order, so on the fetch
+        connection a commit or heartbeat would wait behind a Fetch that long-polls
+        for fetch_max_wait_ms.
+        """
+        return await self._connection(COORDINATOR_CONNECTION_BASE - node_id, node_id)
+
+    async def _connection(self, key: int, node_id: int) -> BrokerConnection:
         if self._closed:
             raise ClientClosedError("the client is closed")
-        connection = self._connections.get(node_id)
+        connection = self._connections.get(key)
         if connection is not None and not connection.closed:
             return connection
         if node_id >= 0 and node_id not in self.brokers:
             await self.refresh_metadata()  # learn the broker's address
-        lock = self._connect_locks.setdefault(node_id, trio.Lock())
+        lock = self._connect_locks.setdefault(key, trio.Lock())
         async with lock:
-            connection = self._connections.get(node_id)
+            connection = self._connections.get(key)
             if connection is not None and not connection.closed:
                 return connection
             host, port = self._address_of(node_id)
@@ -106,7 +120,7 @@ class Cluster:
             except KafkaError:
                 self.invalidate_metadata()
                 raise
-            self._connections[node_id] = connection
+            self._connections[key] = connection
             return connection
 
     def _address_of(self, node_id: int) -> tuple[str, int]:

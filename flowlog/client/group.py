@@ -188,7 +188,7 @@ class GroupMember:
             await self._find_coordinator()
         assert self._coordinator is not None
         try:
-            return await self._cluster.connection(self._coordinator)
+            return await self._cluster.coordinator_connection(self._coordinator)
         except KafkaError:
             self._coordinator = None
             raise
