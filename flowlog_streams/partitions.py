@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from flowlog.client.types import TopicPartition
 from flowlog_streams.errors import TopologyException
 from flowlog_streams.task_id import TaskId
 from flowlog_streams.topics import TopicResolution
@@ -62,16 +63,33 @@ def check_copartitioned(topology: Topology, topics: TopicResolution, counts: Map
             )
 
 
-def plan_tasks(topics: TopicResolution, counts: Mapping[str, int]) -> dict[TaskId, list[tuple[str, int]]]:
-    """Every task and the (topic, partition) pairs it reads; counts must cover every source topic."""
-    tasks: dict[TaskId, list[tuple[str, int]]] = {}
-    for subtopology, source_topics in topics.subtopology_topics().items():
-        missing = [t for t in source_topics if t not in counts]
-        if missing:
-            raise TopologyException(f"no partition count for source topic(s) {missing}")
-        width = max(counts[t] for t in source_topics)
-        for partition in range(width):
-            tasks[TaskId(subtopology, partition)] = [
-                (t, partition) for t in source_topics if partition < counts[t]
-            ]
+def task_partitions(
+    source_topics_by_subtopology: Mapping[int, tuple[str, ...]], counts: Mapping[str, int]
+) -> tuple[dict[TaskId, tuple[TopicPartition, ...]], dict[int, list[str]]]:
+    """Every task and the partitions it reads, and the topics without a count per sub-topology.
+
+    A sub-topology with a source topic of unknown count gets no tasks.
+    """
+    tasks: dict[TaskId, tuple[TopicPartition, ...]] = {}
+    missing: dict[int, list[str]] = {}
+    for subtopology, source_topics in sorted(source_topics_by_subtopology.items()):
+        unknown = [t for t in source_topics if t not in counts]
+        if unknown:
+            missing[subtopology] = unknown
+            continue
+        for partition in range(max((counts[t] for t in source_topics), default=0)):
+            tasks[TaskId(subtopology, partition)] = tuple(
+                TopicPartition(t, partition) for t in source_topics if partition < counts[t]
+            )
+    return tasks, missing
+
+
+def plan_tasks(
+    topics: TopicResolution, counts: Mapping[str, int]
+) -> dict[TaskId, tuple[TopicPartition, ...]]:
+    """Every task and the partitions it reads; counts must cover every source topic."""
+    tasks, missing = task_partitions(topics.subtopology_topics(), counts)
+    if missing:
+        unknown = sorted(t for ts in missing.values() for t in ts)
+        raise TopologyException(f"no partition count for source topic(s) {unknown}")
     return tasks

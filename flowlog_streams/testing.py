@@ -218,8 +218,7 @@ class TopologyTestDriver:
             self._input_partitions.setdefault(topic, count)
         counts.update(self._internal_counts)
         check_copartitioned(self.topology, self._topics, counts)
-        for task_id, partitions in plan_tasks(self._topics, counts).items():
-            tps = [TopicPartition(t, p) for t, p in partitions]
+        for task_id, tps in plan_tasks(self._topics, counts).items():
             task = StreamTask(
                 task_id, self.topology, self._topics, tps, _DriverCollector(self), self.config,
                 wall_clock_ms=lambda: self.wall_clock_ms,
