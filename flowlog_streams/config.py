@@ -9,20 +9,11 @@ from typing import Any
 
 import attrs
 
+from flowlog.client.config import not_negative, positive
 from flowlog_streams.handlers import ExceptionHandler, resolve_handler
 from flowlog_streams.serdes import Serde, Serdes, check_serde
 
 AT_LEAST_ONCE = "at_least_once"
-
-
-def _positive(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, not {value!r}")
-
-
-def _non_negative(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, not {value!r}")
 
 
 def _offset_reset(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
@@ -50,7 +41,7 @@ class StreamsConfig:
     bootstrap: str | list[str] = "127.0.0.1:9092"
     state_dir: str = "./state"
     # Flush the producer, then commit input offsets, this often (Kafka Streams' default).
-    commit_interval_ms: int = attrs.field(default=30_000, validator=_positive)
+    commit_interval_ms: int = attrs.field(default=30_000, validator=positive)
     # How long a task with an empty, caught-up input partition waits before processing the others.
     max_task_idle_ms: int = 0
     default_key_serde: Serde = attrs.field(factory=Serdes.bytes)
@@ -61,19 +52,19 @@ class StreamsConfig:
     auto_offset_reset: str = attrs.field(default="earliest", validator=_offset_reset)
     auto_create_topics: bool = False
     # Partitions of missing user topics when auto_create_topics is on.
-    auto_create_partitions: int = attrs.field(default=1, validator=_positive)
+    auto_create_partitions: int = attrs.field(default=1, validator=positive)
     # Replication factor of internal topics; -1 takes the broker's default.
     replication_factor: int = -1
     processing_guarantee: str = attrs.field(default=AT_LEAST_ONCE, validator=_guarantee)
-    num_standby_replicas: int = attrs.field(default=0, validator=_non_negative)
+    num_standby_replicas: int = attrs.field(default=0, validator=not_negative)
     # host:port where this instance answers interactive queries (reported to the group).
     application_server: str | None = None
     # A partition's fetching pauses while its task buffers this many records.
-    buffered_records_per_partition: int = attrs.field(default=1_000, validator=_positive)
+    buffered_records_per_partition: int = attrs.field(default=1_000, validator=positive)
     # Records a task processes before the loop looks at punctuation, commits and other tasks.
-    max_records_per_task_loop: int = attrs.field(default=1_000, validator=_positive)
-    session_timeout_ms: int = attrs.field(default=45_000, validator=_positive)
-    heartbeat_interval_ms: int = attrs.field(default=3_000, validator=_positive)
+    max_records_per_task_loop: int = attrs.field(default=1_000, validator=positive)
+    session_timeout_ms: int = attrs.field(default=45_000, validator=positive)
+    heartbeat_interval_ms: int = attrs.field(default=3_000, validator=positive)
     # Extra keyword options for flowlog.client's Consumer / Producer / Admin.
     consumer_config: dict[str, Any] = attrs.field(factory=dict)
     producer_config: dict[str, Any] = attrs.field(factory=dict)

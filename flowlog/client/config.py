@@ -16,12 +16,12 @@ from flowlog.client.assignors import GroupAssignor, resolve_assignors
 from flowlog.client.errors import ConfigurationError
 
 
-def _positive(_instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
+def positive(_instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
     if value <= 0:
         raise ConfigurationError(f"{attribute.name} must be positive, got {value}")
 
 
-def _not_negative(_instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
+def not_negative(_instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
     if value < 0:
         raise ConfigurationError(f"{attribute.name} must not be negative, got {value}")
 
@@ -45,19 +45,19 @@ class ClientConfig:
 
     client_id: str = "flowlog-client"
     # How long one request may wait for its response before the connection is dropped.
-    request_timeout_ms: int = attrs.field(default=30_000, validator=_positive)
-    connect_timeout_ms: int = attrs.field(default=10_000, validator=_positive)
+    request_timeout_ms: int = attrs.field(default=30_000, validator=positive)
+    connect_timeout_ms: int = attrs.field(default=10_000, validator=positive)
     # Retries wait retry_backoff_ms * 2**attempt (with jitter), capped at retry_backoff_max_ms.
-    retry_backoff_ms: int = attrs.field(default=100, validator=_positive)
-    retry_backoff_max_ms: int = attrs.field(default=1_000, validator=_positive)
+    retry_backoff_ms: int = attrs.field(default=100, validator=positive)
+    retry_backoff_max_ms: int = attrs.field(default=1_000, validator=positive)
     # Overall bound of an API call (metadata, admin, offsets) including its retries.
-    default_api_timeout_ms: int = attrs.field(default=60_000, validator=_positive)
-    metadata_max_age_ms: int = attrs.field(default=300_000, validator=_positive)
+    default_api_timeout_ms: int = attrs.field(default=60_000, validator=positive)
+    metadata_max_age_ms: int = attrs.field(default=300_000, validator=positive)
     # Requests written to one connection and not yet answered.
-    max_in_flight_requests_per_connection: int = attrs.field(default=5, validator=_positive)
+    max_in_flight_requests_per_connection: int = attrs.field(default=5, validator=positive)
     # Largest response frame we accept (a fetch response is bounded by fetch_max_bytes).
-    max_response_size_bytes: int = attrs.field(default=256 * 1024 * 1024, validator=_positive)
-    receive_buffer_bytes: int = attrs.field(default=256 * 1024, validator=_positive)
+    max_response_size_bytes: int = attrs.field(default=256 * 1024 * 1024, validator=positive)
+    receive_buffer_bytes: int = attrs.field(default=256 * 1024, validator=positive)
 
 
 @attrs.frozen(kw_only=True)
@@ -68,15 +68,15 @@ class ProducerConfig(ClientConfig):
     enable_idempotence: bool | None = None
     compression_type: str = "none"
     compression_level: int | None = None
-    linger_ms: int = attrs.field(default=5, validator=_not_negative)
-    batch_size_bytes: int = attrs.field(default=16_384, validator=_positive)
+    linger_ms: int = attrs.field(default=5, validator=not_negative)
+    batch_size_bytes: int = attrs.field(default=16_384, validator=positive)
     # Records accepted and not yet acknowledged; send() blocks when full.
-    buffer_memory_bytes: int = attrs.field(default=32 * 1024 * 1024, validator=_positive)
-    max_request_size_bytes: int = attrs.field(default=1024 * 1024, validator=_positive)
+    buffer_memory_bytes: int = attrs.field(default=32 * 1024 * 1024, validator=positive)
+    max_request_size_bytes: int = attrs.field(default=1024 * 1024, validator=positive)
     # How long send() may block waiting for buffer space or metadata.
-    max_block_ms: int = attrs.field(default=60_000, validator=_positive)
+    max_block_ms: int = attrs.field(default=60_000, validator=positive)
     # Upper bound from send() to success or failure, retries included.
-    delivery_timeout_ms: int = attrs.field(default=120_000, validator=_positive)
+    delivery_timeout_ms: int = attrs.field(default=120_000, validator=positive)
     # "murmur2" (Java's default for keyed records, sticky for null keys).
     partitioner: str = "murmur2"
 
@@ -88,18 +88,18 @@ class ConsumerConfig(ClientConfig):
     # "earliest", "latest" or "none" (raise NoOffsetForPartitionError).
     auto_offset_reset: str = "latest"
     enable_auto_commit: bool = True
-    auto_commit_interval_ms: int = attrs.field(default=5_000, validator=_positive)
+    auto_commit_interval_ms: int = attrs.field(default=5_000, validator=positive)
     # "read_uncommitted" or "read_committed".
     isolation_level: str = "read_uncommitted"
-    fetch_min_bytes: int = attrs.field(default=1, validator=_positive)
-    fetch_max_bytes: int = attrs.field(default=50 * 1024 * 1024, validator=_positive)
-    fetch_max_wait_ms: int = attrs.field(default=500, validator=_not_negative)
-    max_partition_fetch_bytes: int = attrs.field(default=1024 * 1024, validator=_positive)
+    fetch_min_bytes: int = attrs.field(default=1, validator=positive)
+    fetch_max_bytes: int = attrs.field(default=50 * 1024 * 1024, validator=positive)
+    fetch_max_wait_ms: int = attrs.field(default=500, validator=not_negative)
+    max_partition_fetch_bytes: int = attrs.field(default=1024 * 1024, validator=positive)
     # Decoded fetch results held for the application, per consumer.
-    fetch_buffer_max_chunks: int = attrs.field(default=64, validator=_positive)
-    session_timeout_ms: int = attrs.field(default=45_000, validator=_positive)
-    rebalance_timeout_ms: int = attrs.field(default=300_000, validator=_positive)
-    heartbeat_interval_ms: int = attrs.field(default=3_000, validator=_positive)
+    fetch_buffer_max_chunks: int = attrs.field(default=64, validator=positive)
+    session_timeout_ms: int = attrs.field(default=45_000, validator=positive)
+    rebalance_timeout_ms: int = attrs.field(default=300_000, validator=positive)
+    heartbeat_interval_ms: int = attrs.field(default=3_000, validator=positive)
     # In preference order: "range", "roundrobin", "cooperative-sticky" or GroupAssignor objects.
     partition_assignment_strategy: tuple[str | GroupAssignor, ...] = attrs.field(
         default=("range", "cooperative-sticky"), converter=_strategy_tuple,
