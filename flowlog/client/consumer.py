@@ -326,6 +326,9 @@ class Consumer:
             state = fetcher.states.get(chunk.tp)
             if state is None or state.epoch != chunk.epoch or state.paused:
                 buffer.popleft()
+                if state is not None and state.epoch == chunk.epoch and state.position is not None:
+                    # A paused partition's records are dropped: fetch them again on resume.
+                    state.fetch_offset = state.position
                 continue
             position = state.position if state.position is not None else 0
             records = chunk.records

@@ -252,6 +252,11 @@ class Fetcher:
 
     async def _fetch(self, node_id: int, partitions: list[TopicPartition]) -> None:
         connection = await self._cluster.connection(node_id)
+        # Connecting may have yielded: a partition paused, sought or revoked meanwhile must
+        # not be fetched with its new epoch (its records would be taken for current ones).
+        partitions = [tp for tp in partitions if tp in self.states and self.states[tp].fetchable()]
+        if not partitions:
+            return
         sent: dict[TopicPartition, tuple[int, int]] = {}
         topics: dict[str, list[Any]] = {}
         for tp in partitions:
@@ -299,8 +304,9 @@ class Fetcher:
     ) -> None:
         state = self.states.get(tp)
         epoch, fetch_offset = sent
-        if state is None or state.epoch != epoch or state.fetch_offset != fetch_offset:
-            return  # sought or paused meanwhile
+        if (state is None or state.epoch != epoch or state.fetch_offset != fetch_offset
+                or state.paused):
+            return  # sought or paused meanwhile: fetched again from the position later
         code = partition.error_code
         if code == ErrorCode.NONE:
             state.high_watermark = partition.high_watermark

@@ -255,3 +255,29 @@ async def test_linger_zero_sends_each_record(broker) -> None:  # type: ignore[no
         await producer.flush()
         assert [h.result().offset for h in handles] == [0, 1, 2, 3, 4]
         assert producer.statistics().batches_sent == 5
+
+
+async def test_pausing_at_any_moment_loses_and_repeats_nothing(broker) -> None:  # type: ignore[no-untyped-def]
+    """Pause at every point of a new consumer's start (resetting positions, connecting to the
+    leader, first fetch in flight), resume, read: every record arrives once, in order."""
+    await create_topic(broker.bootstrap, "pausing", partitions=2)
+    count = 400
+    async with Producer(broker.bootstrap, linger_ms=2) as producer:
+        for index in range(count):
+            await producer.send("pausing", b"%d" % index, partition=index % 2)
+        await producer.flush()
+    tps = [TopicPartition("pausing", 0), TopicPartition("pausing", 1)]
+    for delay_steps in range(40):
+        async with Consumer(broker.bootstrap, auto_offset_reset="earliest",
+                            max_partition_fetch_bytes=2048) as consumer:
+            consumer.assign(tps)
+            for tp in tps:
+                consumer.seek(tp, 0)  # no offset lookup: the first fetch opens the connection
+            await trio.sleep(delay_steps * 0.0005)
+            consumer.pause(*tps)
+            await trio.sleep(0.02)
+            consumer.resume(*tps)
+            records = await consume_all(consumer, count, timeout_ms=10_000)
+        for tp in tps:
+            offsets = [r.offset for r in records if r.partition == tp.partition]
+            assert offsets == list(range(count // 2)), (delay_steps, tp, offsets[:10])
