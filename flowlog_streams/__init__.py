@@ -5,6 +5,7 @@
 Every public name is importable from here; see docs/streams.md.
 """
 
+from flowlog_streams.aggregate_processors import Change
 from flowlog_streams.app import StreamsApp
 from flowlog_streams.builder import StreamsBuilder
 from flowlog_streams.config import StreamsConfig
@@ -23,7 +24,10 @@ from flowlog_streams.handlers import (
     LogAndContinue,
     LogAndFail,
 )
+from flowlog_streams.kgrouped import KGroupedStream, TimeWindowedKStream
 from flowlog_streams.kstream import BranchedKStream, KStream
+from flowlog_streams.ktable import KTable
+from flowlog_streams.materialized import Materialized
 from flowlog_streams.processor import (
     Cancellable,
     Processor,
@@ -33,21 +37,34 @@ from flowlog_streams.processor import (
     Record,
     RecordMetadata,
 )
+from flowlog_streams.restorer import RestoreListener, RestoreProgress
 from flowlog_streams.serdes import Serde, Serdes
 from flowlog_streams.states import State, StateListener
 from flowlog_streams.task_id import TaskId
 from flowlog_streams.topology import Topology
+from flowlog_streams.windows import (
+    SessionWindows,
+    SlidingWindows,
+    TimeWindows,
+    Window,
+    Windowed,
+    WindowedSerde,
+)
 
 __all__ = [
     "BranchedKStream",
     "Cancellable",
+    "Change",
     "DeadLetterQueue",
     "ErrorContext",
     "ExceptionHandler",
     "HandlerResponse",
+    "KGroupedStream",
     "KStream",
+    "KTable",
     "LogAndContinue",
     "LogAndFail",
+    "Materialized",
     "MissingSourceTopicError",
     "Processor",
     "ProcessorContext",
@@ -55,9 +72,13 @@ __all__ = [
     "PunctuationType",
     "Record",
     "RecordMetadata",
-    "SerializationError",
+    "RestoreListener",
+    "RestoreProgress",
     "Serde",
     "Serdes",
+    "SerializationError",
+    "SessionWindows",
+    "SlidingWindows",
     "State",
     "StateListener",
     "StreamsApp",
@@ -66,6 +87,11 @@ __all__ = [
     "StreamsException",
     "TaskFailedError",
     "TaskId",
+    "TimeWindowedKStream",
+    "TimeWindows",
     "Topology",
     "TopologyException",
+    "Window",
+    "Windowed",
+    "WindowedSerde",
 ]

@@ -30,8 +30,11 @@ from flowlog_streams.assignor import StreamsAssignor
 from flowlog_streams.config import build_config
 from flowlog_streams.metrics import RuntimeMetrics
 from flowlog_streams.producer_collector import ProducerCollector
+from flowlog_streams.restorer import RestoreListener
 from flowlog_streams.runtime import StreamRuntime
 from flowlog_streams.states import State, StateListener, StateMachine
+from flowlog_streams.store_factory import store_opener
+from flowlog_streams.stores import RocksResources
 from flowlog_streams.topic_setup import prepare_topics
 from flowlog_streams.topology import Topology
 
@@ -63,6 +66,7 @@ class StreamsApp:
         bootstrap: str | list[str] = "127.0.0.1:9092",
         state_dir: str = "./state",
         state_listener: StateListener | None = None,
+        restore_listener: RestoreListener | None = None,
         **options: Any,
     ) -> None:
         self.topology = topology
@@ -80,6 +84,7 @@ class StreamsApp:
         self._metrics = RuntimeMetrics()
         self._background: Any = None
         self._done = trio.Event()
+        self._restore_listener = restore_listener
 
     # ---------------------------------------------------------------- state
 
@@ -194,15 +199,24 @@ class StreamsApp:
                     "enable_auto_commit": False,
                     "partition_assignment_strategy": (assignor,),
                 }
-                async with Consumer(config.bootstrap, **consumer_options) as consumer:
-                    runtime = StreamRuntime(
-                        self.topology, config, plan, consumer, ProducerCollector(producer),
-                        self._metrics, purge=admin.delete_records, assignor=assignor,
-                        on_rebalancing=self._note_rebalancing,
-                    )
-                    self._runtime = runtime
-                    consumer.subscribe(sorted(plan.topics.sources), listener=runtime)
-                    await self._process_until_stopped(runtime)
+                resources = (
+                    RocksResources(config.rocksdb_cache_bytes) if self.topology.stores else None
+                )
+                try:
+                    async with Consumer(config.bootstrap, **consumer_options) as consumer:
+                        runtime = StreamRuntime(
+                            self.topology, config, plan, consumer, ProducerCollector(producer),
+                            self._metrics, purge=admin.delete_records, assignor=assignor,
+                            on_rebalancing=self._note_rebalancing,
+                            open_store=store_opener(resources),
+                            restore_listener=self._restore_listener,
+                        )
+                        self._runtime = runtime
+                        consumer.subscribe(sorted(plan.topics.sources), listener=runtime)
+                        await self._process_until_stopped(runtime)
+                finally:
+                    if resources is not None:
+                        resources.close()
 
     async def _process_until_stopped(self, runtime: StreamRuntime) -> None:
         try:

@@ -19,5 +19,13 @@ class RecordCollector(Protocol):
     ) -> None:
         """Accept a serialized record; partition None means murmur2 of the key (sticky for no key)."""
 
+    def send_changelog(
+        self, topic: str, partition: int, key: bytes, value: bytes | None, timestamp: int
+    ) -> None:
+        """A store's changelog record; its offset is known after the next flush."""
+
+    def changelog_offset(self, topic: str, partition: int) -> int | None:
+        """Offset of the last changelog record sent to (topic, partition), once acknowledged."""
+
     def partition_count(self, topic: str) -> int:
         """The topic's partition count (for custom partitioners); raises if unknown."""

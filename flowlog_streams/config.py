@@ -57,6 +57,14 @@ class StreamsConfig:
     replication_factor: int = -1
     processing_guarantee: str = attrs.field(default=AT_LEAST_ONCE, validator=_guarantee)
     num_standby_replicas: int = attrs.field(default=0, validator=not_negative)
+    # Record cache per task, split between its stores (Kafka Streams' statestore.cache.max.bytes);
+    # 0 turns caching off: every update is emitted and logged.
+    cache_max_bytes: int = attrs.field(default=10 * 1024 * 1024, validator=not_negative)
+    # Records an aggregation drops (too late for their window, null key or value) are
+    # written here, raw, with headers saying why; None: they are only counted and logged.
+    late_records_topic: str | None = None
+    # One block cache and write-buffer budget shared by every RocksDB store of the process.
+    rocksdb_cache_bytes: int = attrs.field(default=64 * 1024 * 1024, validator=positive)
     # host:port where this instance answers interactive queries (reported to the group).
     application_server: str | None = None
     # A partition's fetching pauses while its task buffers this many records.

@@ -118,6 +118,11 @@ class NodeContext:
     def commit(self) -> None:
         self._task.commit_requested = True
 
+    def record_dropped(self, reason: str, store: str, window: Any = None,
+                       late_by_ms: int | None = None) -> None:
+        """An operator drops the record in hand: count it, and dead-letter it if configured."""
+        self._task.record_dropped(self._name, reason, store, window, late_by_ms)
+
     def current_stream_time_ms(self) -> int:
         return self._task.stream_time
 
@@ -179,6 +184,7 @@ class TaskGraph:
 
     def __init__(self, topology: Topology, subtopology_id: int, task: StreamTask) -> None:
         subtopology = topology.subtopologies()[subtopology_id]
+        self._topology = topology
         self.processors: dict[str, Processor] = {}
         self.contexts: dict[str, NodeContext] = {}
         for name in subtopology.node_names:
@@ -205,6 +211,15 @@ class TaskGraph:
             name: self.contexts[name].forward
             for name in subtopology.source_names
         }
+
+    def store_names(self) -> list[str]:
+        """Stores connected to this sub-topology's processors, in first-use order."""
+        names: list[str] = []
+        for name in self.processors:
+            for store in getattr(self._topology.nodes[name], "stores", ()):
+                if store not in names:
+                    names.append(store)
+        return names
 
     def init(self) -> None:
         for name, processor in self.processors.items():

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from flowlog_streams.errors import TopologyException
 from flowlog_streams.kstream_processors import (
     BranchProcessor,
+    DropNullKeysProcessor,
     FilterNotProcessor,
     FilterProcessor,
     FlatMapProcessor,
@@ -31,6 +32,7 @@ from flowlog_streams.topology import Partitioner, TopicChooser
 
 if TYPE_CHECKING:
     from flowlog_streams.builder import StreamsBuilder
+    from flowlog_streams.kgrouped import KGroupedStream
 
 REPARTITION_SUFFIX = "-repartition"
 
@@ -150,6 +152,24 @@ class KStream:
             repartition_required=self.repartition_required or other.repartition_required,
         )
 
+    def group_by_key(self, *, key_serde: Serde | None = None, value_serde: Serde | None = None,
+                     name: str | None = None) -> KGroupedStream:
+        """Group by the current key (repartitioned first if an upstream step changed keys)."""
+        from flowlog_streams.kgrouped import KGroupedStream
+
+        return KGroupedStream(self, key_serde or self.key_serde, value_serde or self.value_serde,
+                              name)
+
+    def group_by(self, selector: Callable[[Any, Any], Any], *, key_serde: Serde | None = None,
+                 value_serde: Serde | None = None, name: str | None = None) -> KGroupedStream:
+        """Group by `selector(key, value)`: always through a repartition topic."""
+        from flowlog_streams.kgrouped import KGroupedStream
+
+        _check_callable(selector, "group_by")
+        rekeyed = self._add("KSTREAM-KEY-SELECT-", lambda: SelectKeyProcessor(selector), None,
+                            keep_key_serde=False, key_changed=True)
+        return KGroupedStream(rekeyed, key_serde, value_serde or self.value_serde, name)
+
     def split(self, prefix: str | None = None) -> BranchedKStream:
         return BranchedKStream(self, prefix)
 
@@ -206,6 +226,7 @@ def repartition_through(
     num_partitions: int | None,
     *,
     generated: bool,
+    drop_null_keys: bool = False,
 ) -> str:
     """filter -> sink -> internal topic -> source, named as Kafka Streams names them; the source's name."""
     topic = prefix if prefix.endswith(REPARTITION_SUFFIX) else prefix + REPARTITION_SUFFIX
@@ -219,7 +240,10 @@ def repartition_through(
         )
     topology = builder.topology
     topology.add_internal_topic(topic, num_partitions)
-    topology.add_processor(filter_name, PassThroughProcessor, parent)
+    if drop_null_keys:
+        topology.add_processor(filter_name, lambda: DropNullKeysProcessor(prefix), parent)
+    else:
+        topology.add_processor(filter_name, PassThroughProcessor, parent)
     topology.add_sink(sink_name, topic, filter_name, key_serde=key_serde,
                       value_serde=value_serde, partitioner=partitioner)
     topology.add_source(source_name, topic, key_serde=key_serde, value_serde=value_serde)

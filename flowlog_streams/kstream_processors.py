@@ -104,6 +104,19 @@ class PassThroughProcessor(_Forwarding):
         self.forward(record)
 
 
+class DropNullKeysProcessor(_Forwarding):
+    """Before a grouping's repartition topic: a null key cannot be grouped (counted, not lost)."""
+
+    def __init__(self, store_name: str) -> None:
+        self._store_name = store_name
+
+    def process(self, record: Record) -> None:
+        if record.key is None:
+            self.context.record_dropped("null_key", self._store_name)  # type: ignore[attr-defined]
+            return
+        self.forward(record)
+
+
 class BranchProcessor(_Forwarding):
     """A record goes to the first branch whose predicate holds, else to the default branch (if any).
 

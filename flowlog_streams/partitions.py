@@ -16,7 +16,7 @@ from flowlog.client.types import TopicPartition
 from flowlog_streams.errors import TopologyException
 from flowlog_streams.task_id import TaskId
 from flowlog_streams.topics import TopicResolution
-from flowlog_streams.topology import SinkNode, Topology
+from flowlog_streams.topology import ProcessorNode, SinkNode, Topology
 
 DEFAULT_PARTITIONS = 1
 
@@ -25,12 +25,18 @@ def internal_partition_counts(
     topology: Topology, topics: TopicResolution, counts: Mapping[str, int]
 ) -> dict[str, int]:
     """Decorated internal topic -> partition count, given the user topics' counts."""
+    # The sub-topology that writes each internal topic: a sink for repartition topics,
+    # the processors owning the store for changelogs (one partition per task).
     writers: dict[str, int] = {}
     for subtopology in topology.subtopologies():
         for name in subtopology.node_names:
             node = topology.nodes[name]
             if isinstance(node, SinkNode) and node.topic in topology.internal_topics:
                 writers[node.topic] = subtopology.id
+            elif isinstance(node, ProcessorNode):
+                for store in node.stores:
+                    if store in topology.stores:
+                        writers[topology.stores[store].changelog] = subtopology.id
     result: dict[str, int] = {}
     for name, spec in topology.internal_topics.items():
         if spec.num_partitions is not None:

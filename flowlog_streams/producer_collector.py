@@ -13,14 +13,15 @@ from typing import Final
 
 import trio
 
-from flowlog.client import Producer
+from flowlog.client import DeliveryHandle, Producer
 from flowlog_streams.errors import StreamsException, TaskFailedError
 from flowlog_streams.processor import Headers
 
 # Records kept back before the runtime must drain (bounds memory when the producer is slow).
 PENDING_RECORDS_MAX: Final = 10_000
 
-_Pending = tuple[str, bytes | None, bytes | None, Headers, int, int | None]
+# topic, key, value, headers, timestamp, partition, track (a changelog record: keep its handle)
+_Pending = tuple[str, bytes | None, bytes | None, Headers, int, int | None, bool]
 
 
 class ProducerCollector:
@@ -29,6 +30,8 @@ class ProducerCollector:
         self._send_nowait = producer.send_nowait
         self.pending: deque[_Pending] = deque()
         self._failures_seen = 0
+        # The last changelog record sent per (topic, partition): its offset is the checkpoint.
+        self._last_changelog: dict[tuple[str, int], DeliveryHandle] = {}
 
     def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers,
              timestamp: int, partition: int | None) -> None:
@@ -39,7 +42,25 @@ class ProducerCollector:
                 return
             except trio.WouldBlock:
                 pass
-        self.pending.append((topic, key, value, headers, timestamp, partition))
+        self.pending.append((topic, key, value, headers, timestamp, partition, False))
+
+    def send_changelog(self, topic: str, partition: int, key: bytes, value: bytes | None,
+                       timestamp: int) -> None:
+        if not self.pending:
+            try:
+                self._last_changelog[(topic, partition)] = self._send_nowait(
+                    topic, value, key, partition=partition, timestamp_ms=timestamp
+                )
+                return
+            except trio.WouldBlock:
+                pass
+        self.pending.append((topic, key, value, (), timestamp, partition, True))
+
+    def changelog_offset(self, topic: str, partition: int) -> int | None:
+        handle = self._last_changelog.get((topic, partition))
+        if handle is None or not handle.done():
+            return None
+        return handle.result().offset
 
     def must_drain(self) -> bool:
         return len(self.pending) >= PENDING_RECORDS_MAX
@@ -47,9 +68,11 @@ class ProducerCollector:
     async def drain(self) -> None:
         pending = self.pending
         while pending:
-            topic, key, value, headers, timestamp, partition = pending[0]
-            await self._producer.send(topic, value, key, headers=headers or None,
-                                      partition=partition, timestamp_ms=timestamp)
+            topic, key, value, headers, timestamp, partition, track = pending[0]
+            handle = await self._producer.send(topic, value, key, headers=headers or None,
+                                               partition=partition, timestamp_ms=timestamp)
+            if track:
+                self._last_changelog[(topic, partition)] = handle  # type: ignore[index]
             pending.popleft()
 
     async def flush(self) -> None:

@@ -31,6 +31,8 @@ from flowlog_streams.assignor import StreamsAssignor
 from flowlog_streams.config import StreamsConfig
 from flowlog_streams.metrics import RuntimeMetrics
 from flowlog_streams.producer_collector import ProducerCollector
+from flowlog_streams.restorer import RestoreListener, Restorer
+from flowlog_streams.state_manager import StoreFactory
 from flowlog_streams.task import StreamTask
 from flowlog_streams.task_id import TaskId
 from flowlog_streams.topic_setup import TopicPlan
@@ -67,6 +69,8 @@ class StreamRuntime(RebalanceListener):
         purge: Any = None,
         assignor: StreamsAssignor | None = None,
         on_rebalancing: Any = None,
+        open_store: StoreFactory | None = None,
+        restore_listener: RestoreListener | None = None,
     ) -> None:
         self._topology = topology
         self._config = config
@@ -89,10 +93,24 @@ class StreamRuntime(RebalanceListener):
         self._next_commit_ms = 0
         self._next_purge_ms = 0
         self._purgeable: dict[TopicPartition, int] = {}
+        self._open_store = open_store
+        # Tasks restoring their stores: not processed, inputs paused, until the restorer is done.
+        self._restorer = (
+            Restorer(config.bootstrap, config.consumer_config, self._restored, restore_listener)
+            if topology.stores else None
+        )
+        self._restoring: set[TaskId] = set()
 
     # ---------------------------------------------------------------- main loop
 
     async def run(self, stop: trio.Event) -> None:
+        async with trio.open_nursery() as nursery:
+            if self._restorer is not None:
+                nursery.start_soon(self._restorer.run)
+            await self._loop(stop)
+            nursery.cancel_scope.cancel()
+
+    async def _loop(self, stop: trio.Event) -> None:
         config = self._config
         self._next_commit_ms = wall_clock_ms() + config.commit_interval_ms
         self._next_purge_ms = wall_clock_ms() + REPARTITION_PURGE_INTERVAL_MS
@@ -135,7 +153,10 @@ class StreamRuntime(RebalanceListener):
         config = self._config
         now = wall_clock_ms()
         total = 0
+        restoring = self._restoring
         for task in list(self.tasks.values()):
+            if task.id in restoring:
+                continue
             total += task.process(config.max_records_per_task_loop, now)
             if self._collector.must_drain():
                 await self._collector.drain()
@@ -147,6 +168,8 @@ class StreamRuntime(RebalanceListener):
         """Stop fetching for partitions whose task keeps a backlog (it waits for its other inputs)."""
         limit = self._config.buffered_records_per_partition
         for tp, task in self._task_of.items():
+            if task.id in self._restoring:
+                continue  # paused until restored
             buffered = task.buffered(tp)
             if tp in self._paused:
                 if buffered <= limit // 2:
@@ -162,11 +185,13 @@ class StreamRuntime(RebalanceListener):
         """Flush what tasks hold, flush the producer, then commit the tasks' offsets.
 
         Returns False when the OffsetCommit failed (the offsets stay due)."""
-        tasks = list(tasks)
+        tasks = [t for t in tasks if t.id not in self._restoring]
         started = time.perf_counter()
         for task in tasks:
             task.prepare_commit()
         await self._collector.flush()
+        for task in tasks:
+            task.checkpoint()  # state with its changelog offsets, before the input offsets
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for task in tasks:
             offsets.update(task.commit_offsets())
@@ -238,7 +263,7 @@ class StreamRuntime(RebalanceListener):
             task_id, self._topology, self._plan.topics, tps, self._collector, self._config,
             wall_clock_ms=wall_clock_ms, lag_of=self._lag_of,
             deserialization_handler=self._deserialization_handler,
-            processing_handler=self._processing_handler,
+            processing_handler=self._processing_handler, open_store=self._open_store,
         )
         for tp in tps:
             offset = committed.get(tp)
@@ -256,6 +281,16 @@ class StreamRuntime(RebalanceListener):
             self._task_of[tp] = task
         self._metrics.tasks_created += 1
         logger.info("task %s started on %s", task_id, ", ".join(f"{t.topic}-{t.partition}" for t in tps))
+        if task.state is not None and task.state.restore_offsets() and self._restorer is not None:
+            self._restoring.add(task_id)
+            self._consumer.pause(*tps)
+            self._restorer.add(task)
+
+    def _restored(self, task: StreamTask) -> None:
+        """The restorer caught the task's stores up: it processes from now on."""
+        if task.id in self._restoring and self.tasks.get(task.id) is task:
+            self._restoring.discard(task.id)
+            self._consumer.resume(*task.partitions)
 
     def _reset_of(self, topic: str) -> str:
         source_name = self._plan.topics.sources[topic][1]
@@ -277,6 +312,10 @@ class StreamRuntime(RebalanceListener):
 
     def _close(self, tasks: Iterable[StreamTask], why: str) -> None:
         for task in tasks:
+            if task.id in self._restoring:
+                self._restoring.discard(task.id)
+                if self._restorer is not None:
+                    self._restorer.remove(task.id)
             task.close()
             self.tasks.pop(task.id, None)
             for tp in task.partitions:

@@ -194,6 +194,13 @@ class Serdes:
     def json(cls: type | None = None) -> Serde:
         return JsonSerde(cls)
 
+    @staticmethod
+    def windowed(inner: Serde) -> Serde:
+        """Windowed keys: the inner key's bytes, then the window's start and end (8 bytes each)."""
+        from flowlog_streams.windows import WindowedSerde
+
+        return WindowedSerde(inner)
+
 
 def check_serde(serde: Any, what: str) -> Serde | None:
     """A clear error at build time for something that is not a serde."""

@@ -36,6 +36,7 @@ from flowlog_streams.handlers import (
 )
 from flowlog_streams.processor import Cancellable, Headers, PunctuationType, Punctuator, Record
 from flowlog_streams.punctuation import Schedule, ScheduleQueue
+from flowlog_streams.state_manager import StoreFactory, TaskStateManager
 from flowlog_streams.task_id import TaskId
 from flowlog_streams.topics import TopicResolution, source_of
 from flowlog_streams.topology import Topology
@@ -63,6 +64,8 @@ class TaskMetrics:
     # Records a handler chose to skip or dead-letter, by handler kind.
     records_handled: dict[str, int] = attrs.field(factory=lambda: {DESERIALIZATION: 0, PROCESSING: 0})
     punctuations: int = 0
+    # Records an operator dropped, by reason (late, null_key, null_value).
+    records_dropped: dict[str, int] = attrs.field(factory=dict)
 
 
 class PartitionQueue:
@@ -100,6 +103,7 @@ class StreamTask:
         lag_of: Callable[[TopicPartition], int | None] = lambda tp: 0,
         deserialization_handler: ExceptionHandler | None = None,
         processing_handler: ExceptionHandler | None = None,
+        open_store: StoreFactory | None = None,
     ) -> None:
         self.id = task_id
         self.application_id = config.application_id
@@ -116,7 +120,14 @@ class StreamTask:
         self._processing_handler = processing_handler or config.processing_handler()
         self._stream_schedules = ScheduleQueue()
         self._wall_schedules = ScheduleQueue()
+        self._topology = topology
         self.graph = TaskGraph(topology, task_id.subtopology, self)
+        specs = [topology.stores[name] for name in self.graph.store_names()]
+        self.state: TaskStateManager | None = None
+        if specs:
+            if open_store is None:
+                raise StreamsException(f"task {task_id} has state stores but no store factory")
+            self.state = TaskStateManager(task_id, specs, topics, config, collector, open_store)
         self.queues: dict[TopicPartition, PartitionQueue] = {}
         for tp in sorted(partitions):
             source = source_of(topology, topics, tp.topic)
@@ -259,6 +270,31 @@ class StreamTask:
             return
         raise TaskFailedError(context.describe()) from context.error
 
+    def record_dropped(self, node_name: str, reason: str, store: str, window: Any,
+                       late_by_ms: int | None) -> None:
+        metrics = self.metrics.records_dropped
+        metrics[reason] = metrics.get(reason, 0) + 1
+        topic, partition, offset, timestamp, headers, raw_key, raw_value = self.record_context
+        where = f"{topic}-{partition}@{offset}" if topic is not None else "a punctuation"
+        logger.debug("task %s: %s dropped %s record from %s", self.id, node_name, reason, where)
+        target = self.config.late_records_topic
+        if target is None or topic is None:
+            return
+        why: list[tuple[str, bytes | None]] = [
+            ("__streams.dropped.reason", reason.encode()),
+            ("__streams.dropped.node", node_name.encode()),
+            ("__streams.dropped.store", store.encode()),
+            ("__streams.dropped.topic", topic.encode()),
+            ("__streams.dropped.partition", str(partition).encode()),
+            ("__streams.dropped.offset", str(offset).encode()),
+        ]
+        if window is not None:
+            why.append(("__streams.dropped.window_start", str(window.start).encode()))
+            why.append(("__streams.dropped.window_end", str(window.end).encode()))
+        if late_by_ms is not None:
+            why.append(("__streams.dropped.late_by_ms", str(late_by_ms).encode()))
+        self._send_raw(target, raw_key, raw_value, tuple(headers) + tuple(why), timestamp)
+
     def _send_raw(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers, timestamp: int
     ) -> None:
@@ -320,9 +356,19 @@ class StreamTask:
     def prepare_commit(self) -> None:
         """Before the producer is flushed and offsets committed: flush what the task holds back.
 
-        Stateless tasks hold nothing; record caches and suppression buffers flush here.
+        Record caches flush here: their updates are emitted downstream and logged.
         """
+        if self.state is not None:
+            saved = self.record_context
+            self.record_context = _NO_RECORD
+            self.state.flush_caches()
+            self.record_context = saved
         self.commit_requested = False
+
+    def checkpoint(self) -> None:
+        """After the producer flushed: write staged state with its changelog offsets."""
+        if self.state is not None:
+            self.state.checkpoint()
 
     def commit_offsets(self) -> dict[TopicPartition, OffsetAndMetadata]:
         """Offsets that moved since the last commit, with partition time in the metadata."""
@@ -343,11 +389,17 @@ class StreamTask:
         self.commit_requested = False
 
     def state_store(self, node_name: str, store_name: str) -> Any:
-        raise StreamsException(
-            f"{node_name} asked for store {store_name!r}: state stores arrive with part 2"
-        )
+        node = self._topology.nodes.get(node_name)
+        if store_name not in getattr(node, "stores", ()):
+            raise StreamsException(
+                f"{node_name} asked for store {store_name!r}, which is not connected to it"
+            )
+        assert self.state is not None
+        return self.state.get(store_name)
 
     def close(self) -> None:
         errors = self.graph.close()
         for error in errors:
             logger.warning("task %s: a processor's close() raised %r", self.id, error)
+        if self.state is not None:
+            self.state.close()

@@ -18,6 +18,7 @@ producer would, and each partition index is its own task.
 from __future__ import annotations
 
 import itertools
+import tempfile
 from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -36,6 +37,8 @@ from flowlog_streams.partitions import (
 )
 from flowlog_streams.processor import Headers
 from flowlog_streams.serdes import Serde
+from flowlog_streams.store_factory import store_opener
+from flowlog_streams.stores import RocksResources
 from flowlog_streams.task import StreamTask
 from flowlog_streams.task_id import TaskId
 from flowlog_streams.topics import resolve_topics
@@ -78,6 +81,17 @@ class TopologyTestDriver:
             self.config = build_config(options)
         self.topology = topology
         self.wall_clock_ms = start_time_ms
+        # Stores are real (RocksDB unless in memory), in a scratch state dir removed on close,
+        # as Kafka Streams' driver does; every run starts empty.
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._resources: RocksResources | None = None
+        self._open_store: Any = None
+        if topology.stores:
+            self._scratch = tempfile.TemporaryDirectory(prefix="flowlog-driver-")
+            self.config = attrs.evolve(self.config, state_dir=self._scratch.name)
+            if not all(spec.in_memory for spec in topology.stores.values()):
+                self._resources = RocksResources(self.config.rocksdb_cache_bytes)
+            self._open_store = store_opener(self._resources)
         self._topics = resolve_topics(topology, self.config.application_id)
         self._deserialization_handler = self.config.deserialization_handler()
         self._processing_handler = self.config.processing_handler()
@@ -89,6 +103,7 @@ class TopologyTestDriver:
         # Records ever written per topic (internal ones too); reading does not lower it.
         self._produced: dict[str, int] = {}
         self._internal_counts: dict[str, int] = {}
+        self._changelog_offsets: dict[tuple[str, int], int] = {}
         self._tasks: dict[TaskId, StreamTask] = {}
         self._task_of: dict[TopicPartition, StreamTask] = {}
         self._pending: deque[StreamTask] = deque()
@@ -109,6 +124,10 @@ class TopologyTestDriver:
         self._closed = True
         for task in self._tasks.values():
             task.close()
+        if self._resources is not None:
+            self._resources.close()
+        if self._scratch is not None:
+            self._scratch.cleanup()
 
     # ---------------------------------------------------------------- topics
 
@@ -203,8 +222,10 @@ class TopologyTestDriver:
             )
 
     def _commit(self, task: StreamTask) -> None:
-        # No broker, so no offsets to store: what matters is that held-back output is flushed.
+        # No broker, so no input offsets to store: what matters is that held-back output is
+        # flushed and state checkpointed, as after a real commit.
         task.prepare_commit()
+        task.checkpoint()
 
     # ---------------------------------------------------------------- tasks
 
@@ -223,12 +244,14 @@ class TopologyTestDriver:
                 task_id, self.topology, self._topics, tps, _DriverCollector(self), self.config,
                 wall_clock_ms=lambda: self.wall_clock_ms,
                 deserialization_handler=self._deserialization_handler,
-                processing_handler=self._processing_handler,
+                processing_handler=self._processing_handler, open_store=self._open_store,
             )
             self._tasks[task_id] = task
             for tp in tps:
                 self._task_of[tp] = task
         for topic, count in counts.items():
+            if topic not in self._topics.sources:
+                continue  # changelogs: written, never read back in the driver
             self._partitions_of[topic] = [
                 _InputPartition(TopicPartition(topic, p), self._task_of[TopicPartition(topic, p)])
                 for p in range(count)
@@ -284,6 +307,15 @@ class _DriverCollector:
         if headers.__class__ is not tuple:
             headers = tuple(headers)
         self._driver._produce(topic, key, value, headers, timestamp, partition)
+
+    def send_changelog(self, topic: str, partition: int, key: bytes, value: bytes | None,
+                       timestamp: int) -> None:
+        # Changelogs are not read back in the driver: only their offsets matter (checkpoints).
+        offsets = self._driver._changelog_offsets
+        offsets[(topic, partition)] = offsets.get((topic, partition), -1) + 1
+
+    def changelog_offset(self, topic: str, partition: int) -> int | None:
+        return self._driver._changelog_offsets.get((topic, partition))
 
     def partition_count(self, topic: str) -> int:
         driver = self._driver

@@ -68,8 +68,12 @@ async def prepare_topics(admin: Admin, topology: Topology, config: StreamsConfig
                 f"{internal_counts[topic]}; delete it (after stopping every instance) or reset the app"
             )
     to_create = [t for t in internal_counts if t not in existing]
+    configs = {
+        topics.decorate(spec.name): spec.configs or REPARTITION_CONFIGS
+        for spec in topology.internal_topics.values()
+    }
     created = await _create(admin, [
-        NewTopic(t, internal_counts[t], config.replication_factor, REPARTITION_CONFIGS)
+        NewTopic(t, internal_counts[t], config.replication_factor, configs[t])
         for t in to_create
     ])
     if created:

@@ -76,11 +76,48 @@ Node = SourceNode | ProcessorNode | SinkNode
 
 @attrs.frozen
 class InternalTopic:
-    """A topic the app owns (repartition now; changelogs later), named without the app id."""
+    """A topic the app owns (repartition or changelog), named without the app id."""
 
     name: str
     num_partitions: int | None = None
     kind: str = "repartition"
+    configs: dict[str, str] = attrs.field(factory=dict)
+
+
+KEY_VALUE = "key_value"
+WINDOW = "window"
+SESSION = "session"
+CHANGELOG_SUFFIX = "-changelog"
+# Kafka Streams' windowstore.changelog.additional.retention.ms: window changelogs keep a day
+# more than the store, so a restore still finds every live window.
+CHANGELOG_EXTRA_RETENTION_MS = 86_400_000
+
+
+@attrs.frozen
+class StoreSpec:
+    """A state store a processor uses: kind, how it is kept, and its serdes (for queries)."""
+
+    name: str
+    kind: str = KEY_VALUE
+    logging: bool = True
+    caching: bool = True
+    in_memory: bool = False
+    # Window and session stores: how long windows are kept (size + grace at least).
+    retention_ms: int = 0
+    key_serde: Serde | None = None
+    value_serde: Serde | None = None
+
+    @property
+    def changelog(self) -> str:
+        return self.name + CHANGELOG_SUFFIX
+
+    def changelog_configs(self) -> dict[str, str]:
+        if self.kind == KEY_VALUE:
+            return {"cleanup.policy": "compact"}
+        return {
+            "cleanup.policy": "compact,delete",
+            "retention.ms": str(self.retention_ms + CHANGELOG_EXTRA_RETENTION_MS),
+        }
 
 
 @attrs.frozen
@@ -99,6 +136,7 @@ class Topology:
     def __init__(self) -> None:
         self.nodes: dict[str, Node] = {}
         self.internal_topics: dict[str, InternalTopic] = {}
+        self.stores: dict[str, StoreSpec] = {}
         self.copartition_groups: list[frozenset[str]] = []
         self._children: dict[str, list[str]] = {}
         self._subtopologies: list[Subtopology] | None = None
@@ -177,6 +215,33 @@ class Topology:
         if num_partitions is not None and num_partitions < 1:
             raise TopologyException(f"topic {name!r}: num_partitions must be >= 1")
         self.internal_topics[name] = InternalTopic(name, num_partitions)
+
+    def add_state_store(self, spec: StoreSpec, *processor_names: str) -> Topology:
+        """Add a store and connect it to processors (Kafka Streams' addStateStore)."""
+        if not spec.name or not _LEGAL_NAME.match(spec.name):
+            raise TopologyException(f"illegal store name {spec.name!r}: use [a-zA-Z0-9._-]")
+        if spec.name in self.stores:
+            raise TopologyException(f"store {spec.name!r} is already in the topology")
+        if spec.kind not in (KEY_VALUE, WINDOW, SESSION):
+            raise TopologyException(f"store {spec.name!r}: unknown kind {spec.kind!r}")
+        self.stores[spec.name] = spec
+        if spec.logging:
+            self.internal_topics[spec.changelog] = InternalTopic(
+                spec.changelog, None, "changelog", spec.changelog_configs()
+            )
+        self.connect_store(spec.name, *processor_names)
+        return self
+
+    def connect_store(self, store_name: str, *processor_names: str) -> None:
+        if store_name not in self.stores:
+            raise TopologyException(f"store {store_name!r} is not in the topology")
+        for name in processor_names:
+            node = self.nodes.get(name)
+            if not isinstance(node, ProcessorNode):
+                raise TopologyException(f"{name!r} is not a processor of the topology")
+            if store_name not in node.stores:
+                node.stores = node.stores + (store_name,)
+        self._subtopologies = None
 
     def copartition(self, topics: Iterable[str]) -> None:
         """Declare that these source topics must have the same number of partitions."""

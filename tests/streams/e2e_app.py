@@ -3,10 +3,11 @@
     python -m tests.streams.e2e_app --bootstrap B --application-id A --state-dir D
         [--input e2e-in] [--output e2e-out] [--dlq e2e-dlq]
 
-Topology: input (key str, value JSON {"id", "user"}) -> select_key(user) ->
-repartition "by-user" -> map_values(+ "seen": True) -> output; values that are
-not JSON go to the dead-letter topic. Sub-topology 0 reads the input,
-sub-topology 1 the repartition topic.
+Topology "repartition" (default): input (key str, value JSON {"id", "user"}) ->
+select_key(user) -> repartition "by-user" -> map_values(+ "seen": True) ->
+output; values that are not JSON go to the dead-letter topic. Sub-topology 0
+reads the input, sub-topology 1 the repartition topic. Topology
+"windowed-count": one-minute counts per key in the window store "counts".
 
 Output on stdout, one line each, flushed at once:
 - the runtime's log lines (INFO), e.g. "... flowlog_streams.runtime INFO task 0_3 started on e2e-in-3"
@@ -27,6 +28,8 @@ from typing import Any
 import trio
 
 from flowlog_streams import DeadLetterQueue, Serdes, State, StreamsApp, StreamsBuilder
+from flowlog_streams.materialized import Materialized
+from flowlog_streams.windows import TimeWindows
 
 # How often the tasks in app.metrics() are compared with the last ones printed.
 TASKS_CHECK_S = 0.05
@@ -38,11 +41,20 @@ def say(line: str) -> None:
 
 def build_app(args: argparse.Namespace) -> StreamsApp:
     builder = StreamsBuilder()
-    (builder.stream(args.input, key_serde=Serdes.str(), value_serde=Serdes.json())
-        .select_key(lambda k, v: v["user"])
-        .repartition(name="by-user", key_serde=Serdes.str(), value_serde=Serdes.json())
-        .map_values(lambda v: {"id": v["id"], "user": v["user"], "seen": True})
-        .to(args.output, key_serde=Serdes.str(), value_serde=Serdes.json()))
+    if args.topology == "windowed-count":
+        # One-minute counts per key in a RocksDB window store "counts", changelogged.
+        (builder.stream(args.input, key_serde=Serdes.str())
+            .group_by_key()
+            .windowed_by(TimeWindows.of_size_with_no_grace(60_000))
+            .count(Materialized.as_("counts"))
+            .to_stream()
+            .to(args.output, key_serde=Serdes.windowed(Serdes.str()), value_serde=Serdes.long()))
+    else:
+        (builder.stream(args.input, key_serde=Serdes.str(), value_serde=Serdes.json())
+            .select_key(lambda k, v: v["user"])
+            .repartition(name="by-user", key_serde=Serdes.str(), value_serde=Serdes.json())
+            .map_values(lambda v: {"id": v["id"], "user": v["user"], "seen": True})
+            .to(args.output, key_serde=Serdes.str(), value_serde=Serdes.json()))
 
     def on_state(new: State, old: State) -> None:
         say(f"STATE {old.value} -> {new.value}")
@@ -94,6 +106,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--commit-interval-ms", type=int, default=100)
     parser.add_argument("--session-timeout-ms", type=int, default=6000)
     parser.add_argument("--heartbeat-interval-ms", type=int, default=500)
+    parser.add_argument("--topology", choices=("repartition", "windowed-count"),
+                        default="repartition")
     return parser.parse_args(argv)
 
 

@@ -1,0 +1,138 @@
+"""The processors behind aggregations: per key, and per key and time window.
+
+Kafka Streams' rules (`ki/KStreamAggregate.java`, `ki/KStreamWindowAggregate.java`):
+- records with a null key or a null value are not aggregated: they are
+  dropped and counted (and dead-lettered when configured);
+- the result's timestamp is the max of the record's and the stored one's;
+- a time window is updated iff its end > close, where close = the
+  operator's observed stream time - grace; each window a record is too late
+  for counts one dropped record;
+- updates leave through the store: with caching they are emitted when the
+  cache flushes (commit or eviction), else at once, as `Change(new, old)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from flowlog_streams.processor import Processor, ProcessorContext, Record
+from flowlog_streams.windows import TimeWindows, Window, Windowed
+
+Initializer = Callable[[], Any]
+Aggregator = Callable[[Any, Any, Any], Any]  # (key, value, aggregate) -> new aggregate
+
+DROP_NULL_KEY = "null_key"
+DROP_NULL_VALUE = "null_value"
+DROP_LATE = "late"
+
+
+@attrs.frozen(slots=True)
+class Change:
+    """A table update as it travels between processors: the new and the previous value."""
+
+    new: Any
+    old: Any = None
+
+
+class KStreamAggregateProcessor(Processor):
+    def __init__(self, store_name: str, initializer: Initializer, aggregator: Aggregator) -> None:
+        self._store_name = store_name
+        self._initializer = initializer
+        self._aggregator = aggregator
+
+    def init(self, context: ProcessorContext) -> None:
+        self.context = context
+        self._store = context.get_state_store(self._store_name)
+        self._store.listener = self._emit
+        self._forward = context.forward
+
+    def _emit(self, key: Any, new: Any, old: Any, timestamp: int) -> None:
+        self._forward(Record(key, Change(new, old), timestamp))
+
+    def process(self, record: Record) -> None:
+        key = record.key
+        if key is None or record.value is None:
+            self.context.record_dropped(  # type: ignore[attr-defined]
+                DROP_NULL_KEY if key is None else DROP_NULL_VALUE, self._store_name
+            )
+            return
+        found = self._store.get_with_timestamp(key)
+        if found is None:
+            old, timestamp = None, record.timestamp
+            aggregate = self._initializer()
+        else:
+            old, stored_timestamp = found
+            aggregate = old
+            timestamp = max(record.timestamp, stored_timestamp)
+        new = self._aggregator(key, record.value, aggregate)
+        self._store.put(key, new, timestamp, old)
+
+
+class KStreamWindowAggregateProcessor(Processor):
+    def __init__(self, store_name: str, windows: TimeWindows, initializer: Initializer,
+                 aggregator: Aggregator) -> None:
+        self._store_name = store_name
+        self._windows = windows
+        self._initializer = initializer
+        self._aggregator = aggregator
+        # This operator's own stream time (Kafka Streams keeps one per operator, not persisted).
+        self._observed_ms = -1
+
+    def init(self, context: ProcessorContext) -> None:
+        self.context = context
+        self._store = context.get_state_store(self._store_name)
+        self._store.listener = self._emit
+        self._forward = context.forward
+        self._size_ms = self._windows.size_ms
+
+    def _emit(self, key: Any, new: Any, old: Any, timestamp: int) -> None:
+        inner, start = key
+        self._forward(Record(Windowed(inner, Window(start, start + self._size_ms)),
+                             Change(new, old), timestamp))
+
+    def process(self, record: Record) -> None:
+        key = record.key
+        if key is None or record.value is None:
+            self.context.record_dropped(  # type: ignore[attr-defined]
+                DROP_NULL_KEY if key is None else DROP_NULL_VALUE, self._store_name
+            )
+            return
+        timestamp = record.timestamp
+        if timestamp > self._observed_ms:
+            self._observed_ms = timestamp
+        close_ms = self._observed_ms - self._windows.grace_ms
+        store = self._store
+        for window in self._windows.windows_for(timestamp):
+            if window.end <= close_ms:
+                self.context.record_dropped(  # type: ignore[attr-defined]
+                    DROP_LATE, self._store_name, window=window, late_by_ms=close_ms - window.end + 1,
+                )
+                continue
+            found = store.fetch_with_timestamp(key, window.start)
+            if found is None:
+                old, stored_timestamp = None, timestamp
+                aggregate = self._initializer()
+            else:
+                old, stored_timestamp = found
+                aggregate = old
+            new = self._aggregator(key, record.value, aggregate)
+            if not store.put(key, window.start, new, max(timestamp, stored_timestamp), old):
+                self.context.record_dropped(  # type: ignore[attr-defined]
+                    DROP_LATE, self._store_name, window=window, late_by_ms=0,
+                )
+
+
+class ToStreamProcessor(Processor):
+    """KTable.to_stream(): each update's new value (a deletion travels as None, a tombstone)."""
+
+    def init(self, context: ProcessorContext) -> None:
+        self.context = context
+        self._forward = context.forward
+
+    def process(self, record: Record) -> None:
+        change = record.value
+        value = change.new if isinstance(change, Change) else change
+        self._forward(Record(record.key, value, record.timestamp, record.headers))

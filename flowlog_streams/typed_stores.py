@@ -1,0 +1,213 @@
+"""What processors use: typed, timestamped stores with the record cache and the changelog.
+
+Layers, outer to inner, as Kafka Streams': typed (serdes) -> record cache ->
+change-logging -> staged writes -> the bytes store. A put is kept in the
+cache (when caching is on) and reaches the changelog, the staged writes and
+the store's listener (which forwards `Change(new, old)` downstream) only when
+the cache flushes: at commit, or when the cache goes over its budget. With
+caching off every put flushes at once, so every update is emitted.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any, Final
+
+from flowlog_streams.errors import StreamsException
+from flowlog_streams.serdes import Serde
+from flowlog_streams.stores.staged import StagedKeyValueStore, StagedWindowStore
+
+_TIMESTAMP: Final = struct.Struct(">q")
+_START: Final = struct.Struct(">q")
+# Bytes a cache entry costs beyond its key (objects, dict slot): an estimate for the budget.
+CACHE_ENTRY_OVERHEAD_BYTES: Final = 96
+
+# listener(key, new_value, old_value, timestamp): a flushed update, typed.
+FlushListener = Callable[[Any, Any, Any, int], None]
+# send(key_bytes, value_bytes, timestamp): a record for the store's changelog partition.
+ChangelogSend = Callable[[bytes, bytes | None, int], None]
+
+
+def encode_timestamped(value: bytes | None, timestamp: int) -> bytes | None:
+    return None if value is None else _TIMESTAMP.pack(timestamp) + value
+
+
+def decode_timestamped(data: bytes) -> tuple[bytes, int]:
+    return data[8:], _TIMESTAMP.unpack_from(data)[0]
+
+
+def window_changelog_key(key: bytes, window_start_ms: int) -> bytes:
+    return key + _START.pack(window_start_ms)
+
+
+def split_window_changelog_key(data: bytes) -> tuple[bytes, int]:
+    return data[:-8], _START.unpack_from(data, len(data) - 8)[0]
+
+
+class _CachedStore:
+    """The record cache and flush path shared by the key-value and window stores."""
+
+    def __init__(self, name: str, topic: str, key_serde: Serde, value_serde: Serde,
+                 changelog: ChangelogSend | None, cache_max_bytes: int) -> None:
+        self.name = name
+        self._topic = topic  # the serdes' topic argument: the changelog's name
+        self._serialize_key = key_serde.serialize
+        self._deserialize_key = key_serde.deserialize
+        self._serialize_value = value_serde.serialize
+        self._deserialize_value = value_serde.deserialize
+        self._changelog = changelog
+        self._cache_max_bytes = cache_max_bytes
+        self._cache_bytes = 0
+        # cache key -> [typed key, new value, old value, timestamp]
+        self._cache: OrderedDict[Any, list[Any]] = OrderedDict()
+        self.listener: FlushListener | None = None
+
+    def _key_bytes(self, key: Any) -> bytes:
+        data = self._serialize_key(self._topic, key)
+        if data is None:
+            raise StreamsException(f"store {self.name}: a key may not serialize to null ({key!r})")
+        return data
+
+    def _cached(self, cache_key: Any) -> list[Any] | None:
+        return self._cache.get(cache_key)
+
+    def _put(self, cache_key: Any, key: Any, key_bytes: bytes, value: Any, old: Any,
+             timestamp: int) -> None:
+        if self._cache_max_bytes <= 0:
+            self._flush_entry(cache_key, key, value, old, timestamp)
+            return
+        entry = self._cache.get(cache_key)
+        if entry is None:
+            self._cache[cache_key] = [key, value, old, timestamp]
+            self._cache_bytes += len(key_bytes) + CACHE_ENTRY_OVERHEAD_BYTES
+            if self._cache_bytes > self._cache_max_bytes:
+                self.flush_cache()  # as Kafka Streams: evicting a dirty entry flushes them all
+        else:
+            entry[1] = value
+            entry[3] = timestamp  # the first old value stays: one Change per key per flush
+            self._cache.move_to_end(cache_key)
+
+    def flush_cache(self) -> int:
+        """Write every cached update down and tell the listener, in last-write order."""
+        cache, self._cache = self._cache, OrderedDict()
+        self._cache_bytes = 0
+        for cache_key, (key, value, old, timestamp) in cache.items():
+            self._flush_entry(cache_key, key, value, old, timestamp)
+        return len(cache)
+
+    def _flush_entry(self, cache_key: Any, key: Any, value: Any, old: Any, timestamp: int) -> None:
+        raise NotImplementedError
+
+
+class TimestampedKeyValueStore(_CachedStore):
+    def __init__(self, staged: StagedKeyValueStore, topic: str, key_serde: Serde,
+                 value_serde: Serde, changelog: ChangelogSend | None, cache_max_bytes: int) -> None:
+        super().__init__(staged.name, topic, key_serde, value_serde, changelog, cache_max_bytes)
+        self.staged = staged
+
+    def get_with_timestamp(self, key: Any) -> tuple[Any, int] | None:
+        key_bytes = self._key_bytes(key)
+        entry = self._cached(key_bytes)
+        if entry is not None:
+            return None if entry[1] is None else (entry[1], entry[3])
+        data = self.staged.get(key_bytes)
+        if data is None:
+            return None
+        value, timestamp = decode_timestamped(data)
+        return self._deserialize_value(self._topic, value), timestamp
+
+    def get(self, key: Any) -> Any:
+        found = self.get_with_timestamp(key)
+        return None if found is None else found[0]
+
+    def put(self, key: Any, value: Any, timestamp: int, old: Any = None) -> None:
+        """Write (None deletes); `old` is what the caller read, sent downstream with the update."""
+        key_bytes = self._key_bytes(key)
+        self._put(key_bytes, key, key_bytes, value, old, timestamp)
+
+    def _flush_entry(self, cache_key: Any, key: Any, value: Any, old: Any, timestamp: int) -> None:
+        key_bytes: bytes = cache_key
+        raw = encode_timestamped(
+            None if value is None else self._serialize_value(self._topic, value), timestamp
+        )
+        self.staged.put(key_bytes, raw)
+        if self._changelog is not None:
+            self._changelog(key_bytes, raw, timestamp)
+        if self.listener is not None:
+            self.listener(key, value, old, timestamp)
+
+    def range(self, from_key: Any = None, to_key: Any = None) -> Iterator[tuple[Any, Any]]:
+        """Typed (key, value) in serialized-key order; flushes the cache first so it sees all."""
+        self.flush_cache()
+        low = None if from_key is None else self._key_bytes(from_key)
+        high = None if to_key is None else self._key_bytes(to_key)
+        for key_bytes, data in self.staged.range(low, high):
+            value, _timestamp = decode_timestamped(data)
+            yield (self._deserialize_key(self._topic, key_bytes),
+                   self._deserialize_value(self._topic, value))
+
+    def all(self) -> Iterator[tuple[Any, Any]]:
+        return self.range()
+
+    def approximate_num_entries(self) -> int:
+        return self.staged.approximate_num_entries() + len(self._cache)
+
+
+class TimestampedWindowStore(_CachedStore):
+    def __init__(self, staged: StagedWindowStore, topic: str, key_serde: Serde,
+                 value_serde: Serde, changelog: ChangelogSend | None, cache_max_bytes: int) -> None:
+        super().__init__(staged.name, topic, key_serde, value_serde, changelog, cache_max_bytes)
+        self.staged = staged
+
+    def fetch_with_timestamp(self, key: Any, window_start_ms: int) -> tuple[Any, int] | None:
+        key_bytes = self._key_bytes(key)
+        entry = self._cached((key_bytes, window_start_ms))
+        if entry is not None:
+            return None if entry[1] is None else (entry[1], entry[3])
+        data = self.staged.fetch(key_bytes, window_start_ms)
+        if data is None:
+            return None
+        value, timestamp = decode_timestamped(data)
+        return self._deserialize_value(self._topic, value), timestamp
+
+    def fetch(self, key: Any, window_start_ms: int) -> Any:
+        found = self.fetch_with_timestamp(key, window_start_ms)
+        return None if found is None else found[0]
+
+    def put(self, key: Any, window_start_ms: int, value: Any, timestamp: int, old: Any = None) -> bool:
+        """False when the window is past the store's retention (nothing written)."""
+        if self.staged.expired(window_start_ms):
+            return False
+        key_bytes = self._key_bytes(key)
+        self._put((key_bytes, window_start_ms), (key, window_start_ms), key_bytes, value, old,
+                  timestamp)
+        return True
+
+    def _flush_entry(self, cache_key: Any, key: Any, value: Any, old: Any, timestamp: int) -> None:
+        key_bytes, window_start_ms = cache_key
+        raw = encode_timestamped(
+            None if value is None else self._serialize_value(self._topic, value), timestamp
+        )
+        if not self.staged.put(key_bytes, window_start_ms, raw):
+            return  # expired while cached: nothing to write or emit
+        if self._changelog is not None:
+            self._changelog(window_changelog_key(key_bytes, window_start_ms), raw, timestamp)
+        if self.listener is not None:
+            self.listener(key, value, old, timestamp)
+
+    def fetch_range(self, key: Any, time_from_ms: int, time_to_ms: int) -> Iterator[tuple[int, Any]]:
+        self.flush_cache()
+        key_bytes = self._key_bytes(key)
+        for start, data in self.staged.fetch_range(key_bytes, time_from_ms, time_to_ms):
+            yield start, self._deserialize_value(self._topic, decode_timestamped(data)[0])
+
+    def fetch_all(self, time_from_ms: int, time_to_ms: int) -> Iterator[tuple[Any, int, Any]]:
+        self.flush_cache()
+        for key_bytes, start, data in self.staged.fetch_all(time_from_ms, time_to_ms):
+            yield (self._deserialize_key(self._topic, key_bytes), start,
+                   self._deserialize_value(self._topic, decode_timestamped(data)[0]))
+
+    def approximate_num_entries(self) -> int:
+        return self.staged.approximate_num_entries() + len(self._cache)

@@ -1,0 +1,175 @@
+"""Windows by event time: tumbling / hopping, sliding and session windows, with grace.
+
+Kafka Streams' rules (``ks/kstream/TimeWindows.java`` and friends):
+- TimeWindows are [start, start + size), aligned to the epoch, advancing by
+  `advance` (= size for tumbling). A record at t belongs to every window with
+  start <= t < start + size.
+- A window accepts records while the operator's stream time is below
+  window end + grace: with close = stream time - grace, a window is updated
+  iff end > close. Later records for it are late (dropped, counted, never
+  silently).
+- SessionWindows merge records closer than the inactivity gap; sessions are
+  [start, end] inclusive.
+- SlidingWindows of time difference d are [t - d, t] inclusive.
+Durations are integer milliseconds or `datetime.timedelta`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import struct
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+
+from flowlog_streams.errors import SerializationError, TopologyException
+from flowlog_streams.serdes import Serde
+
+Duration = int | datetime.timedelta
+
+
+def to_ms(value: Duration, what: str) -> int:
+    if isinstance(value, datetime.timedelta):
+        ms = value // datetime.timedelta(milliseconds=1)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        ms = value
+    else:
+        raise TypeError(f"{what} must be milliseconds (int) or a timedelta, not {value!r}")
+    if ms < 0:
+        raise ValueError(f"{what} must not be negative, got {ms} ms")
+    return ms
+
+
+@attrs.frozen(order=True)
+class Window:
+    """[start, end): end exclusive for time windows; sessions use their last record's time."""
+
+    start: int
+    end: int
+
+
+@attrs.frozen(order=True)
+class Windowed:
+    """A windowed aggregation's key: the record key and its window."""
+
+    key: Any
+    window: Window
+
+    def __str__(self) -> str:
+        return f"[{self.key}@{self.window.start}/{self.window.end}]"
+
+
+@attrs.frozen
+class TimeWindows:
+    size_ms: int
+    advance_ms: int
+    grace_ms: int
+
+    @classmethod
+    def of_size_and_grace(cls, size: Duration, grace: Duration) -> TimeWindows:
+        size_ms = to_ms(size, "window size")
+        if size_ms <= 0:
+            raise ValueError("window size must be > 0")
+        return cls(size_ms, size_ms, to_ms(grace, "grace"))
+
+    @classmethod
+    def of_size_with_no_grace(cls, size: Duration) -> TimeWindows:
+        return cls.of_size_and_grace(size, 0)
+
+    def advance_by(self, advance: Duration) -> TimeWindows:
+        advance_ms = to_ms(advance, "advance")
+        if not 0 < advance_ms <= self.size_ms:
+            raise ValueError(
+                f"advance must be > 0 and <= the window size ({self.size_ms} ms), got {advance_ms}"
+            )
+        return attrs.evolve(self, advance_ms=advance_ms)
+
+    def windows_for(self, timestamp: int) -> Iterator[Window]:
+        """Every window containing `timestamp`, earliest start first."""
+        first = max(0, timestamp - self.size_ms + self.advance_ms) // self.advance_ms * self.advance_ms
+        for start in range(first, timestamp + 1, self.advance_ms):
+            yield Window(start, start + self.size_ms)
+
+    @property
+    def retention_ms(self) -> int:
+        return self.size_ms + self.grace_ms
+
+
+@attrs.frozen
+class SessionWindows:
+    gap_ms: int
+    grace_ms: int
+
+    @classmethod
+    def of_inactivity_gap_and_grace(cls, gap: Duration, grace: Duration) -> SessionWindows:
+        gap_ms = to_ms(gap, "inactivity gap")
+        if gap_ms <= 0:
+            raise ValueError("inactivity gap must be > 0")
+        return cls(gap_ms, to_ms(grace, "grace"))
+
+    @classmethod
+    def of_inactivity_gap_with_no_grace(cls, gap: Duration) -> SessionWindows:
+        return cls.of_inactivity_gap_and_grace(gap, 0)
+
+    @property
+    def retention_ms(self) -> int:
+        return self.gap_ms + self.grace_ms
+
+
+@attrs.frozen
+class SlidingWindows:
+    time_difference_ms: int
+    grace_ms: int
+
+    @classmethod
+    def of_time_difference_and_grace(cls, difference: Duration, grace: Duration) -> SlidingWindows:
+        difference_ms = to_ms(difference, "time difference")
+        if difference_ms <= 0:
+            raise ValueError("time difference must be > 0")
+        return cls(difference_ms, to_ms(grace, "grace"))
+
+    @classmethod
+    def of_time_difference_with_no_grace(cls, difference: Duration) -> SlidingWindows:
+        return cls.of_time_difference_and_grace(difference, 0)
+
+    @property
+    def retention_ms(self) -> int:
+        return 2 * self.time_difference_ms + self.grace_ms
+
+
+def check_windows(windows: Any) -> None:
+    if not isinstance(windows, TimeWindows | SessionWindows | SlidingWindows):
+        raise TopologyException(
+            f"windowed_by() takes TimeWindows, SlidingWindows or SessionWindows, not {windows!r}"
+        )
+
+
+_WINDOW = struct.Struct(">qq")
+
+
+class WindowedSerde:
+    """Windowed(key, Window) <-> inner key bytes + 8-byte start + 8-byte end (big-endian).
+
+    Kafka Streams' TimeWindowedSerializer writes key + start only; the end is
+    kept here too so session and time windows read back the same way.
+    """
+
+    def __init__(self, key_serde: Serde) -> None:
+        self._key_serde = key_serde
+
+    def serialize(self, topic: str, obj: Any) -> bytes | None:
+        if obj is None:
+            return None
+        if not isinstance(obj, Windowed):
+            raise SerializationError(f"windowed serde got {type(obj).__name__}, not Windowed")
+        key = self._key_serde.serialize(topic, obj.key) or b""
+        return key + _WINDOW.pack(obj.window.start, obj.window.end)
+
+    def deserialize(self, topic: str, data: bytes | None) -> Any:
+        if data is None:
+            return None
+        if len(data) < _WINDOW.size:
+            raise SerializationError(f"windowed key of {len(data)} bytes is too short")
+        start, end = _WINDOW.unpack_from(data, len(data) - _WINDOW.size)
+        return Windowed(self._key_serde.deserialize(topic, bytes(data[:-_WINDOW.size])), Window(start, end))

@@ -1,0 +1,157 @@
+"""count / reduce / aggregate and tumbling / hopping windows through the test driver.
+
+Kafka Streams' rules (kafka-streams-brief.md sections 5, 8): null keys and
+values are not aggregated (dropped, counted); results carry the max
+timestamp; a window is updated iff its end > stream time - grace; the
+record cache emits one update per key per flush, caching off emits all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from flowlog_streams import Serdes, StreamsBuilder
+from flowlog_streams.materialized import Materialized
+from flowlog_streams.testing import TopologyTestDriver
+from flowlog_streams.windows import TimeWindows, Window, Windowed
+
+S = Serdes.str()
+L = Serdes.long()
+
+
+def counting(materialized: Materialized | None = None) -> Any:
+    builder = StreamsBuilder()
+    builder.stream("in", key_serde=S, value_serde=S).group_by_key().count(materialized) \
+        .to_stream().to("out", value_serde=L)
+    return builder.build()
+
+
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_count_per_key_emits_every_update_with_the_record_timestamp(in_memory: bool) -> None:
+    materialized = Materialized.as_("counts").with_in_memory() if in_memory else None
+    with TopologyTestDriver(counting(materialized)) as driver:
+        inp = driver.create_input_topic("in", S, S)
+        out = driver.create_output_topic("out", S, L)
+        for key, ts in [("a", 5), ("b", 6), ("a", 3), ("a", 9)]:
+            inp.pipe_input(key, "v", timestamp=ts)
+        records = out.read_records_to_list()
+    assert [(r.key, r.value) for r in records] == [("a", 1), ("b", 1), ("a", 2), ("a", 3)]
+    # The result's timestamp is the max of the record's and the stored one's.
+    assert [r.timestamp for r in records] == [5, 6, 5, 9]
+
+
+def test_null_keys_and_values_are_dropped_and_counted() -> None:
+    with TopologyTestDriver(counting()) as driver:
+        inp = driver.create_input_topic("in", S, S)
+        out = driver.create_output_topic("out", S, L)
+        inp.pipe_input(None, "v", timestamp=1)
+        inp.pipe_input("a", None, timestamp=2)
+        inp.pipe_input("a", "v", timestamp=3)
+        assert out.read_key_values_to_list() == [("a", 1)]
+        assert driver.metrics()["0_0"]["records_dropped"] == {"null_key": 1, "null_value": 1}
+
+
+def test_reduce_and_aggregate_argument_orders() -> None:
+    builder = StreamsBuilder()
+    stream = builder.stream("in", key_serde=S, value_serde=L)
+    grouped = stream.group_by_key()
+    grouped.reduce(lambda aggregate, value: aggregate * 10 + value).to_stream().to("reduced")
+    grouped.aggregate(
+        lambda: "start", lambda key, value, aggregate: f"{aggregate}|{key}{value}",
+        Materialized.as_("joined").with_value_serde(S),
+    ).to_stream().to("aggregated", value_serde=S)
+    with TopologyTestDriver(builder.build()) as driver:
+        inp = driver.create_input_topic("in", S, L)
+        reduced = driver.create_output_topic("reduced", S, L)
+        aggregated = driver.create_output_topic("aggregated", S, S)
+        for value in (1, 2, 3):
+            inp.pipe_input("k", value, timestamp=value)
+        assert reduced.read_values_to_list() == [1, 12, 123]
+        assert aggregated.read_values_to_list() == ["start|k1", "start|k1|k2", "start|k1|k2|k3"]
+
+
+def test_group_by_repartitions_by_the_new_key() -> None:
+    builder = StreamsBuilder()
+    builder.stream("in", key_serde=S, value_serde=S).group_by(
+        lambda key, value: value, key_serde=S
+    ).count(Materialized.as_("by-value")).to_stream().to("out", value_serde=L)
+    topology = builder.build()
+    assert "by-value-repartition" in topology.internal_topics
+    assert "by-value-changelog" in topology.internal_topics
+    with TopologyTestDriver(topology) as driver:
+        inp = driver.create_input_topic("in", S, S, partitions=3)
+        out = driver.create_output_topic("out", S, L)
+        for index in range(12):
+            inp.pipe_input(f"user{index}", "page-a" if index % 3 else "page-b", timestamp=index)
+        final = out.read_key_values_to_map()
+    assert final == {"page-a": 8, "page-b": 4}
+
+
+def test_caching_on_emits_the_last_update_per_flush_and_off_emits_every_one() -> None:
+    # The driver flushes after every piped record, as Kafka Streams' driver does: a record
+    # that updates the same key twice (flat_map) shows the difference.
+    def topology(materialized: Materialized) -> Any:
+        builder = StreamsBuilder()
+        builder.stream("in", key_serde=S, value_serde=S).flat_map(
+            lambda key, value: [(key, value), (key, value)]
+        ).group_by_key(key_serde=S, value_serde=S).count(materialized).to_stream().to(
+            "out", value_serde=L)
+        return builder.build()
+
+    for materialized, expected in [
+        (Materialized.as_("cached"), [("k", 2), ("k", 4)]),
+        (Materialized.as_("uncached").with_caching_disabled(), [("k", 1), ("k", 2), ("k", 3), ("k", 4)]),
+    ]:
+        with TopologyTestDriver(topology(materialized)) as driver:
+            inp = driver.create_input_topic("in", S, S)
+            out = driver.create_output_topic("out", S, L)
+            inp.pipe_input("k", "v", timestamp=1)
+            inp.pipe_input("k", "v", timestamp=2)
+            assert out.read_key_values_to_list() == expected, materialized
+
+
+def windowed_count(windows: TimeWindows) -> Any:
+    builder = StreamsBuilder()
+    builder.stream("in", key_serde=S, value_serde=S).group_by_key().windowed_by(windows).count(
+        Materialized.as_("windows").with_caching_disabled()
+    ).to_stream().to("out", key_serde=Serdes.windowed(S), value_serde=L)
+    return builder.build()
+
+
+def test_tumbling_windows_and_the_grace_boundary() -> None:
+    windows = TimeWindows.of_size_and_grace(100, 20)
+    with TopologyTestDriver(windowed_count(windows)) as driver:
+        inp = driver.create_input_topic("in", S, S)
+        out = driver.create_output_topic("out", Serdes.windowed(S), L)
+        inp.pipe_input("k", "v", timestamp=50)    # window [0, 100)
+        inp.pipe_input("k", "v", timestamp=119)   # window [100, 200); stream time 119, close 99
+        inp.pipe_input("k", "v", timestamp=99)    # [0, 100): end 100 > close 99: accepted
+        inp.pipe_input("k", "v", timestamp=120)   # stream time 120, close 100
+        inp.pipe_input("k", "v", timestamp=99)    # end 100 <= close 100: late (boundary included)
+        results = out.read_key_values_to_list()
+        assert driver.metrics()["0_0"]["records_dropped"] == {"late": 1}
+    first, second = Window(0, 100), Window(100, 200)
+    assert results == [
+        (Windowed("k", first), 1), (Windowed("k", second), 1),
+        (Windowed("k", first), 2), (Windowed("k", second), 2),
+    ]
+
+
+def test_hopping_windows_count_a_record_in_every_window_it_falls_into() -> None:
+    windows = TimeWindows.of_size_with_no_grace(100).advance_by(25)
+    with TopologyTestDriver(windowed_count(windows)) as driver:
+        inp = driver.create_input_topic("in", S, S)
+        out = driver.create_output_topic("out", Serdes.windowed(S), L)
+        inp.pipe_input("k", "v", timestamp=110)
+        starts = [key.window.start for key, _count in out.read_key_values_to_list()]
+    # Windows [start, start + 100) containing 110, aligned to the epoch, every 25 ms.
+    assert starts == [25, 50, 75, 100]
+
+
+def test_windows_for_matches_the_definition() -> None:
+    windows = TimeWindows.of_size_with_no_grace(60).advance_by(20)
+    for timestamp in range(0, 300, 7):
+        expected = [s for s in range(0, timestamp + 1, 20) if s <= timestamp < s + 60]
+        assert [w.start for w in windows.windows_for(timestamp)] == expected

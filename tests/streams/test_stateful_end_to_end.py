@@ -1,0 +1,133 @@
+"""A windowed count on real broker and app processes: kill -9, restore, clean restart.
+
+The app (tests/streams/e2e_app.py --topology windowed-count) counts records per
+key in one-minute windows in a RocksDB window store changelogged to
+`<application_id>-counts-changelog`, over 6 input partitions. The output's
+last value per (key, window) is the count.
+- kill -9 mid-stream, restart on the same state dir: the store restores from
+  its local checkpoint (only the changelog's tail) and no count is below the
+  truth (at-least-once);
+- a fresh state dir restores from the changelog's start;
+- after a clean stop and start the counts grow by exactly what was produced.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import Producer
+
+from .app_process import AppProcess, wait_until
+from .test_app_end_to_end import (  # noqa: F401, F811 (fixtures)
+    BROKER_CONFIG,
+    START_WAIT_S,
+    TopicReader,
+    create_topics,
+    open_reader,
+    start_app,
+)
+
+PARTITIONS = 6
+KEYS = 40
+WINDOW_MS = 60_000
+# Every record is stamped with this minute's start: one window per key. (Recent, not some
+# fixed old time: the broker's retention would delete old-stamped segments.)
+BASE_MS = int(time.time() * 1000) // WINDOW_MS * WINDOW_MS
+RESTORING = re.compile(r"task (\d+_\d+): restoring (\d+) records from \S+@(\d+)")
+
+
+def records(count: int, offset: int) -> list[tuple[bytes, bytes]]:
+    return [(f"k{(offset + i) % KEYS}".encode(), b"x") for i in range(count)]
+
+
+def produce(bootstrap: str, topic: str, batch: list[tuple[bytes, bytes]]) -> None:
+    """Every record at BASE_MS: one window per key, whatever the clock says."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for key, value in batch:
+        producer.produce(topic, value=value, key=key, timestamp=BASE_MS)
+    assert producer.flush(30) == 0, "records still undelivered after 30 s"
+
+
+def counts(read: list[Any]) -> Counter[str]:
+    """The last count per key (one window per key in these tests)."""
+    last: dict[bytes, int] = {}
+    for record in read:
+        assert record.key is not None and record.value is not None
+        inner = record.key[:-16]
+        last[inner] = struct.unpack(">q", record.value)[0]
+    return Counter({key.decode(): value for key, value in last.items()})
+
+
+def truth(total: int) -> Counter[str]:
+    return Counter(f"k{i % KEYS}" for i in range(total))
+
+
+def restores(app: AppProcess) -> list[tuple[str, int, int]]:
+    found = []
+    for line in app.output().splitlines():
+        match = RESTORING.search(line)
+        if match:
+            found.append((match.group(1), int(match.group(2)), int(match.group(3))))
+    return found
+
+
+def wait_for_counts(reader: TopicReader, expected: Counter[str], apps: list[AppProcess],
+                    at_least: bool) -> Counter[str]:
+    def done(read: list[Any]) -> bool:
+        found = counts(read)
+        if at_least:
+            return all(found[k] >= n for k, n in expected.items())
+        return found == expected
+
+    reader.read_until(done, f"counts {'>=' if at_least else '=='} the truth", apps)
+    return counts(reader.records)
+
+
+def test_windowed_count_survives_kill_9_and_restores(
+    broker_factory: Callable[..., Any], start_app: Callable[..., AppProcess],  # noqa: F811
+    open_reader: Callable[[str, str], TopicReader],  # noqa: F811
+) -> None:
+    broker = broker_factory(BROKER_CONFIG)
+    bootstrap = broker.bootstrap
+    create_topics(bootstrap, {"wc-in": PARTITIONS, "wc-out": 1})
+    options = ("--topology", "windowed-count", "--input", "wc-in", "--output", "wc-out")
+    reader = open_reader(bootstrap, "wc-out")
+
+    first = start_app("a", bootstrap, "wc", *options)
+    produce(bootstrap, "wc-in", records(2_000, 0))
+    wait_for_counts(reader, truth(2_000), [first], at_least=False)
+    first.kill()  # kill -9: whatever was not committed is processed again
+
+    produce(bootstrap, "wc-in", records(1_000, 2_000))
+    second = start_app("a", bootstrap, "wc", *options)  # same state dir: local checkpoints
+    after_kill = wait_for_counts(reader, truth(3_000), [second], at_least=True)
+    assert all(after_kill[k] >= n for k, n in truth(3_000).items())
+    restored = restores(second)
+    assert len(restored) == PARTITIONS, second.output()
+    # Every task found a local checkpoint: restoring started past the changelog's start.
+    assert all(start > 0 for _task, _count, start in restored), restored
+    assert second.terminate() == 0
+    baseline = counts(reader.read_to_end())  # what the store holds after the clean stop
+
+    # A fresh state dir restores everything from the changelog; then a clean stop and start
+    # must add exactly what was produced.
+    third = start_app("c", bootstrap, "wc", *options)
+    wait_until(lambda: len(restores(third)) == PARTITIONS, START_WAIT_S,
+               lambda: "the fresh instance's restores", alive=[third])
+    assert all(start == 0 for _task, _count, start in restores(third)), restores(third)
+    assert sum(count for _task, count, _start in restores(third)) > 0
+    produce(bootstrap, "wc-in", records(400, 3_000))
+    expected = baseline + truth(3_400) - truth(3_000)
+    assert wait_for_counts(reader, expected, [third], at_least=False) == expected
+    assert third.terminate() == 0
+
+    fourth = start_app("c", bootstrap, "wc", *options)
+    produce(bootstrap, "wc-in", records(200, 3_400))
+    expected = expected + truth(3_600) - truth(3_400)
+    assert wait_for_counts(reader, expected, [fourth], at_least=False) == expected
+    assert fourth.terminate() == 0
