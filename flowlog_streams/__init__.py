@@ -41,7 +41,7 @@ from flowlog_streams.restorer import RestoreListener, RestoreProgress
 from flowlog_streams.serdes import Serde, Serdes
 from flowlog_streams.states import State, StateListener
 from flowlog_streams.task_id import TaskId
-from flowlog_streams.topology import Topology
+from flowlog_streams.topology import StoreSpec, Topology
 from flowlog_streams.windows import (
     SessionWindows,
     SlidingWindows,
@@ -81,6 +81,7 @@ __all__ = [
     "SlidingWindows",
     "State",
     "StateListener",
+    "StoreSpec",
     "StreamsApp",
     "StreamsBuilder",
     "StreamsConfig",

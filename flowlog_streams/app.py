@@ -108,6 +108,8 @@ class StreamsApp:
         tasks = runtime.tasks if runtime is not None else {}
         lag = runtime.lag() if runtime is not None else {}
         snapshot = self._metrics.snapshot(tasks, lag)
+        if runtime is not None:
+            snapshot.update(runtime.restore_progress())
         snapshot["state"] = self.state.value
         snapshot["application_id"] = self.config.application_id
         return snapshot

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from flowlog_streams.errors import TopologyException
 from flowlog_streams.serdes import Serde
-from flowlog_streams.topology import TimestampExtractor, Topology
+from flowlog_streams.topology import StoreSpec, TimestampExtractor, Topology
 
 if TYPE_CHECKING:
     from flowlog_streams.kstream import KStream
@@ -56,6 +56,12 @@ class StreamsBuilder:
                 timestamp_extractor=timestamp_extractor, auto_offset_reset=auto_offset_reset,
             )
         return KStream(self, source_name, key_serde, value_serde, repartition_required=False)
+
+    def add_state_store(self, spec: StoreSpec) -> StreamsBuilder:
+        """A store for Processor API steps: `stream.process(supplier, spec.name)` connects it."""
+        self._check_open()
+        self.topology.add_state_store(spec)
+        return self
 
     def build(self) -> Topology:
         if not self.topology.nodes:

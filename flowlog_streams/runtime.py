@@ -349,6 +349,12 @@ class StreamRuntime(RebalanceListener):
 
     # ---------------------------------------------------------------- metrics
 
+    def restore_progress(self) -> dict[str, Any]:
+        if self._restorer is None:
+            return {"records_restored": 0, "restoring": {}}
+        return {"records_restored": self._restorer.records_restored,
+                "restoring": self._restorer.progress()}
+
     def lag(self) -> dict[str, int | None]:
         result: dict[str, int | None] = {}
         for tp, task in self._task_of.items():

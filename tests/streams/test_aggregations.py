@@ -155,3 +155,53 @@ def test_windows_for_matches_the_definition() -> None:
     for timestamp in range(0, 300, 7):
         expected = [s for s in range(0, timestamp + 1, 20) if s <= timestamp < s + 60]
         assert [w.start for w in windows.windows_for(timestamp)] == expected
+
+
+def test_a_processor_api_step_uses_a_store_it_is_connected_to() -> None:
+    from flowlog_streams import Processor, ProcessorContext, Record, StoreSpec
+
+    class Deduplicate(Processor):
+        """Forward a key's first value only: state in a key-value store."""
+
+        def init(self, context: ProcessorContext) -> None:
+            self.context = context
+            self.seen = context.get_state_store("seen")
+
+        def process(self, record: Record) -> None:
+            if self.seen.get(record.key) is None:
+                self.seen.put(record.key, record.value, record.timestamp)
+                self.context.forward(record)
+
+    builder = StreamsBuilder()
+    builder.add_state_store(StoreSpec("seen", key_serde=S, value_serde=S))
+    builder.stream("in", key_serde=S, value_serde=S).process(Deduplicate, "seen").to(
+        "out", key_serde=S, value_serde=S)
+    topology = builder.build()
+    assert "seen-changelog" in topology.internal_topics
+    with TopologyTestDriver(topology) as driver:
+        inp = driver.create_input_topic("in", S, S)
+        out = driver.create_output_topic("out", S, S)
+        for key, value in [("a", "1"), ("b", "2"), ("a", "3")]:
+            inp.pipe_input(key, value, timestamp=1)
+        assert out.read_key_values_to_list() == [("a", "1"), ("b", "2")]
+
+
+def test_a_store_not_connected_to_the_processor_is_refused() -> None:
+    from flowlog_streams import Processor, ProcessorContext, StoreSpec, StreamsException
+
+    class Sneaky(Processor):
+        def init(self, context: ProcessorContext) -> None:
+            context.get_state_store("private")
+
+        def process(self, record: Any) -> None:
+            pass
+
+    builder = StreamsBuilder()
+    builder.add_state_store(StoreSpec("private"))
+    stream = builder.stream("in")
+    stream.process(Sneaky, "private")  # connected: fine
+    stream.process(Sneaky)  # not connected to "private"
+    with TopologyTestDriver(builder.build()) as driver:
+        inp = driver.create_input_topic("in", Serdes.bytes(), Serdes.bytes())
+        with pytest.raises(StreamsException, match="not connected"):
+            inp.pipe_input(b"k", b"v")
