@@ -30,13 +30,19 @@ from flowlog_streams.assignor import StreamsAssignor
 from flowlog_streams.config import build_config
 from flowlog_streams.metrics import RuntimeMetrics
 from flowlog_streams.producer_collector import ProducerCollector
+from flowlog_streams.queries import (
+    InvalidStateStoreError,
+    KeyQueryMetadata,
+    ReadOnlyKeyValueView,
+    ReadOnlyWindowView,
+)
 from flowlog_streams.restorer import RestoreListener
 from flowlog_streams.runtime import StreamRuntime
 from flowlog_streams.states import State, StateListener, StateMachine
 from flowlog_streams.store_factory import store_opener
 from flowlog_streams.stores import RocksResources
 from flowlog_streams.topic_setup import prepare_topics
-from flowlog_streams.topology import Topology
+from flowlog_streams.topology import KEY_VALUE, Topology
 
 logger = logging.getLogger("flowlog_streams.app")
 
@@ -102,6 +108,35 @@ class StreamsApp:
     async def wait_until_running(self) -> None:
         """Return once the first assignment is in (state RUNNING)."""
         await self._running.wait()
+
+    # ---------------------------------------------------------------- interactive queries
+
+    def store(self, name: str) -> ReadOnlyKeyValueView | ReadOnlyWindowView:
+        """A read-only view of this instance's local store `name` (all its tasks')."""
+        spec = self.topology.stores.get(name)
+        if spec is None:
+            raise InvalidStateStoreError(
+                f"no store {name!r}; the topology has {sorted(self.topology.stores)}"
+            )
+        if self.state is not State.RUNNING and self.state is not State.REBALANCING:
+            raise InvalidStateStoreError(f"store {name!r} is not queryable in state {self.state.value}")
+
+        def stores() -> list[Any]:
+            runtime = self._runtime
+            return runtime.local_stores(name) if runtime is not None else []
+
+        if spec.kind == KEY_VALUE:
+            return ReadOnlyKeyValueView(name, stores)
+        return ReadOnlyWindowView(name, stores)
+
+    def metadata_for_key(self, store_name: str, key: Any) -> KeyQueryMetadata:
+        """Which partition (task) holds `key` in `store_name`, and which host runs it."""
+        spec = self.topology.stores.get(store_name)
+        runtime = self._runtime
+        if spec is None or runtime is None:
+            raise InvalidStateStoreError(f"store {store_name!r} is not queryable now")
+        key_serde = spec.key_serde or self.config.default_key_serde
+        return runtime.metadata_for_key(store_name, key_serde.serialize(store_name, key))
 
     def metrics(self) -> dict[str, Any]:
         runtime = self._runtime

@@ -27,10 +27,13 @@ import trio
 from flowlog.client import Consumer, RebalanceListener, TopicPartition
 from flowlog.client.errors import KafkaError
 from flowlog.client.types import OffsetAndMetadata
+from flowlog.protocol.murmur2 import partition_for_key
 from flowlog_streams.assignor import StreamsAssignor
 from flowlog_streams.config import StreamsConfig
+from flowlog_streams.errors import StreamsException
 from flowlog_streams.metrics import RuntimeMetrics
 from flowlog_streams.producer_collector import ProducerCollector
+from flowlog_streams.queries import KeyQueryMetadata
 from flowlog_streams.restorer import RestoreListener, Restorer
 from flowlog_streams.state_manager import StoreFactory
 from flowlog_streams.task import StreamTask
@@ -348,6 +351,32 @@ class StreamRuntime(RebalanceListener):
                 self._close(list(self.tasks.values()), "shutdown")
 
     # ---------------------------------------------------------------- metrics
+
+    def local_stores(self, name: str) -> list[Any]:
+        """The typed store `name` of every task that processes (restoring ones are not ready)."""
+        return [
+            task.state.get(name) for task in self.tasks.values()
+            if task.state is not None and name in task.state.stores and task.id not in self._restoring
+        ]
+
+    def metadata_for_key(self, store_name: str, key_bytes: bytes | None) -> KeyQueryMetadata:
+        if key_bytes is None:
+            raise StreamsException("metadata_for_key: the key serializes to null")
+        topology = self._topology
+        subtopology = next(
+            s for s in topology.subtopologies()
+            if any(store_name in getattr(topology.nodes[n], "stores", ()) for n in s.node_names)
+        )
+        sources = self._plan.topics.subtopology_topics()[subtopology.id]
+        width = max(self._plan.partition_counts[t] for t in sources)
+        partition = partition_for_key(key_bytes, width)
+        host = None
+        if self._assignor is not None:
+            for server, partitions in self._assignor.partitions_by_host.items():
+                if any(tp.topic in sources and tp.partition == partition for tp in partitions):
+                    host = server
+                    break
+        return KeyQueryMetadata(partition, host)
 
     def restore_progress(self) -> dict[str, Any]:
         if self._restorer is None:

@@ -10,6 +10,7 @@ caching off every put flushes at once, so every update is emitted.
 
 from __future__ import annotations
 
+import heapq
 import struct
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -139,14 +140,26 @@ class TimestampedKeyValueStore(_CachedStore):
             self.listener(key, value, old, timestamp)
 
     def range(self, from_key: Any = None, to_key: Any = None) -> Iterator[tuple[Any, Any]]:
-        """Typed (key, value) in serialized-key order; flushes the cache first so it sees all."""
-        self.flush_cache()
+        """Typed (key, value) in serialized-key order, cached updates included (nothing flushes)."""
         low = None if from_key is None else self._key_bytes(from_key)
         high = None if to_key is None else self._key_bytes(to_key)
-        for key_bytes, data in self.staged.range(low, high):
-            value, _timestamp = decode_timestamped(data)
+        cache = self._cache
+        cached = sorted(
+            (key_bytes, entry) for key_bytes, entry in cache.items()
+            if (low is None or key_bytes >= low) and (high is None or key_bytes <= high)
+        )
+        stored = (
+            (key_bytes, data) for key_bytes, data in self.staged.range(low, high)
+            if key_bytes not in cache
+        )
+        merged: Iterator[tuple[bytes, Any]] = heapq.merge(stored, cached, key=lambda pair: pair[0])
+        for key_bytes, item in merged:
+            if isinstance(item, list):  # a cache entry: [key, value, old, timestamp]
+                if item[1] is not None:
+                    yield item[0], item[1]
+                continue
             yield (self._deserialize_key(self._topic, key_bytes),
-                   self._deserialize_value(self._topic, value))
+                   self._deserialize_value(self._topic, decode_timestamped(item)[0]))
 
     def all(self) -> Iterator[tuple[Any, Any]]:
         return self.range()
@@ -198,16 +211,38 @@ class TimestampedWindowStore(_CachedStore):
             self.listener(key, value, old, timestamp)
 
     def fetch_range(self, key: Any, time_from_ms: int, time_to_ms: int) -> Iterator[tuple[int, Any]]:
-        self.flush_cache()
+        """(window start, value) of `key`'s windows in the range, cached updates included."""
         key_bytes = self._key_bytes(key)
-        for start, data in self.staged.fetch_range(key_bytes, time_from_ms, time_to_ms):
-            yield start, self._deserialize_value(self._topic, decode_timestamped(data)[0])
+        found = {
+            start: self._deserialize_value(self._topic, decode_timestamped(data)[0])
+            for start, data in self.staged.fetch_range(key_bytes, time_from_ms, time_to_ms)
+        }
+        for (cached_key, start), entry in self._cache.items():
+            if cached_key == key_bytes and time_from_ms <= start <= time_to_ms:
+                found[start] = entry[1]
+        for start in sorted(found):
+            if found[start] is not None:
+                yield start, found[start]
 
     def fetch_all(self, time_from_ms: int, time_to_ms: int) -> Iterator[tuple[Any, int, Any]]:
-        self.flush_cache()
-        for key_bytes, start, data in self.staged.fetch_all(time_from_ms, time_to_ms):
-            yield (self._deserialize_key(self._topic, key_bytes), start,
-                   self._deserialize_value(self._topic, decode_timestamped(data)[0]))
+        """(key, window start, value) of every window starting in the range, cache included."""
+        found: dict[tuple[bytes, int], Any] = {
+            (key_bytes, start): data
+            for key_bytes, start, data in self.staged.fetch_all(time_from_ms, time_to_ms)
+        }
+        typed: dict[tuple[bytes, int], Any] = {}
+        for (key_bytes, start), entry in self._cache.items():
+            if time_from_ms <= start <= time_to_ms:
+                found.pop((key_bytes, start), None)
+                typed[(key_bytes, start)] = entry
+        for cache_key in sorted(set(found) | set(typed)):
+            cached = typed.get(cache_key)
+            if cached is not None:
+                if cached[1] is not None:
+                    yield cached[0][0], cache_key[1], cached[1]
+                continue
+            yield (self._deserialize_key(self._topic, cache_key[0]), cache_key[1],
+                   self._deserialize_value(self._topic, decode_timestamped(found[cache_key])[0]))
 
     def approximate_num_entries(self) -> int:
         return self.staged.approximate_num_entries() + len(self._cache)

@@ -303,3 +303,39 @@ async def test_second_instance_takes_half_and_first_rebalances(
     assert len(records) == 40
     assert changes[:3] == [State.REBALANCING, State.RUNNING, State.REBALANCING]
     assert State.RUNNING in changes[3:]
+
+
+async def test_interactive_queries_read_local_stores_and_locate_keys(
+    bootstrap: str, tmp_path: Path
+) -> None:
+    from flowlog.protocol.murmur2 import partition_for_key
+    from flowlog_streams import Materialized, TimeWindows
+    from flowlog_streams.queries import InvalidStateStoreError
+
+    source = unique("in")
+    await create_topics(bootstrap, **{source: 3})
+    builder = StreamsBuilder()
+    grouped = builder.stream(source, key_serde=Serdes.str(), value_serde=Serdes.str()).group_by_key()
+    grouped.count(Materialized.as_("totals"))
+    grouped.windowed_by(TimeWindows.of_size_with_no_grace(1_000)).count(Materialized.as_("per-second"))
+    app = app_for(builder.build(), bootstrap, tmp_path, application_server="127.0.0.1:7070")
+    with pytest.raises(InvalidStateStoreError, match="not queryable"):
+        app.store("totals")
+    produced = [(b"k%d" % (i % 5), b"v", 1_000 + i * 300) for i in range(20)]
+    await produce(bootstrap, source, produced)
+    async with app:
+        await app.wait_until_running()
+        totals = app.store("totals")
+        await eventually(lambda: sum(v for _k, v in totals.all()) == 20)
+        assert totals.get("k1") == 4 and totals.get("nope") is None
+        assert sorted(totals.all()) == [(f"k{i}", 4) for i in range(5)]
+        assert totals.approximate_num_entries() >= 5
+        windows = app.store("per-second")
+        # k0 at 1000, 2500, 4000, 5500: one record in each of four one-second windows.
+        assert windows.fetch("k0", 0, 10_000) == [(1_000, 1), (2_000, 1), (4_000, 1), (5_000, 1)]
+        assert windows.fetch("k0", 2_000, 4_000) == [(2_000, 1), (4_000, 1)]
+        metadata = app.metadata_for_key("totals", "k1")
+        assert metadata.partition == partition_for_key(b"k1", 3)
+        assert metadata.active_host == "127.0.0.1:7070"
+        with pytest.raises(InvalidStateStoreError, match="no store"):
+            app.store("missing")
