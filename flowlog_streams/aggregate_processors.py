@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 
 from flowlog_streams.processor import Processor, ProcessorContext, Record
-from flowlog_streams.windows import TimeWindows, Window, Windowed
+from flowlog_streams.windows import SessionWindows, TimeWindows, Window, Windowed
 
 Initializer = Callable[[], Any]
 Aggregator = Callable[[Any, Any, Any], Any]  # (key, value, aggregate) -> new aggregate
@@ -123,6 +123,74 @@ class KStreamWindowAggregateProcessor(Processor):
                 self.context.record_dropped(  # type: ignore[attr-defined]
                     DROP_LATE, self._store_name, window=window, late_by_ms=0,
                 )
+
+
+Merger = Callable[[Any, Any, Any], Any]  # (key, aggregate_one, aggregate_two) -> merged
+
+
+class KStreamSessionWindowAggregateProcessor(Processor):
+    """Session windows (`ki/KStreamSessionWindowAggregate.java`).
+
+    A record at t joins every session of its key with end >= t - gap and
+    start <= t + gap: they merge into one session [min start, max end]
+    (`merger` folds their aggregates, then `aggregator` adds the record).
+    close = observed stream time - grace - gap; the record is late if the
+    merged session's end < close. Sessions merged away are deleted downstream
+    (`Change(None, old)` at their end time); the merged one is emitted at its end.
+    """
+
+    def __init__(self, store_name: str, windows: SessionWindows, initializer: Initializer,
+                 aggregator: Aggregator, merger: Merger) -> None:
+        self._store_name = store_name
+        self._windows = windows
+        self._initializer = initializer
+        self._aggregator = aggregator
+        self._merger = merger
+        self._observed_ms = -1
+
+    def init(self, context: ProcessorContext) -> None:
+        self.context = context
+        self._store = context.get_state_store(self._store_name)
+        self._store.listener = self._emit
+        self._forward = context.forward
+
+    def _emit(self, key: Any, new: Any, old: Any, timestamp: int) -> None:
+        inner, start, end = key
+        self._forward(Record(Windowed(inner, Window(start, end)), Change(new, old), end))
+
+    def process(self, record: Record) -> None:
+        key = record.key
+        if key is None or record.value is None:
+            self.context.record_dropped(  # type: ignore[attr-defined]
+                DROP_NULL_KEY if key is None else DROP_NULL_VALUE, self._store_name
+            )
+            return
+        timestamp = record.timestamp
+        if timestamp > self._observed_ms:
+            self._observed_ms = timestamp
+        gap = self._windows.gap_ms
+        close_ms = self._observed_ms - self._windows.grace_ms - gap
+        store = self._store
+        overlapping = store.find_sessions(key, timestamp - gap, timestamp + gap)
+        start, end = timestamp, timestamp
+        aggregate = self._initializer()
+        for session_start, session_end, session_aggregate in overlapping:
+            aggregate = self._merger(key, aggregate, session_aggregate)
+            start = min(start, session_start)
+            end = max(end, session_end)
+        if end < close_ms:
+            self.context.record_dropped(  # type: ignore[attr-defined]
+                DROP_LATE, self._store_name, window=Window(start, end), late_by_ms=close_ms - end,
+            )
+            return
+        aggregate = self._aggregator(key, record.value, aggregate)
+        previous = None
+        for session_start, session_end, session_aggregate in overlapping:
+            if (session_start, session_end) == (start, end):
+                previous = session_aggregate
+                continue
+            store.put(key, session_start, session_end, None, session_end, session_aggregate)
+        store.put(key, start, end, aggregate, end, previous)
 
 
 class ToStreamProcessor(Processor):

@@ -16,14 +16,16 @@ from flowlog_streams.aggregate_processors import (
     Aggregator,
     Initializer,
     KStreamAggregateProcessor,
+    KStreamSessionWindowAggregateProcessor,
     KStreamWindowAggregateProcessor,
+    Merger,
 )
 from flowlog_streams.errors import TopologyException
 from flowlog_streams.ktable import KTable
 from flowlog_streams.materialized import Materialized
 from flowlog_streams.serdes import Serde, Serdes
-from flowlog_streams.topology import KEY_VALUE, WINDOW, StoreSpec
-from flowlog_streams.windows import TimeWindows, WindowedSerde, check_windows
+from flowlog_streams.topology import KEY_VALUE, SESSION, WINDOW, StoreSpec
+from flowlog_streams.windows import SessionWindows, TimeWindows, WindowedSerde, check_windows
 
 if TYPE_CHECKING:
     from flowlog_streams.kstream import KStream
@@ -69,10 +71,13 @@ class KGroupedStream:
         _check(aggregator, "aggregate (aggregator)")
         return self._aggregate_with(initializer, aggregator, materialized or Materialized(), name)
 
-    def windowed_by(self, windows: TimeWindows) -> TimeWindowedKStream:
+    def windowed_by(self, windows: TimeWindows | SessionWindows) -> Any:
+        """TimeWindows -> TimeWindowedKStream; SessionWindows -> SessionWindowedKStream."""
         check_windows(windows)
+        if isinstance(windows, SessionWindows):
+            return SessionWindowedKStream(self, windows)
         if not isinstance(windows, TimeWindows):
-            raise TopologyException("session and sliding windows arrive in a later release")
+            raise TopologyException("sliding windows arrive in a later release")
         return TimeWindowedKStream(self, windows)
 
     # ---------------------------------------------------------------- building
@@ -87,7 +92,8 @@ class KGroupedStream:
 
     def _build(self, initializer: Initializer, aggregator: Aggregator, materialized: Materialized,
                name: str | None, kind: str, retention_ms: int,
-               supplier: Callable[[str], Any], windowed: TimeWindows | None) -> KTable:
+               supplier: Callable[[str], Any],
+               windowed: TimeWindows | SessionWindows | None) -> KTable:
         builder = self._stream.builder
         builder._check_open()
         store_name = materialized.store_name or builder.new_name("KSTREAM-AGGREGATE-STATE-STORE-")
@@ -154,6 +160,54 @@ class TimeWindowedKStream:
             lambda store: KStreamWindowAggregateProcessor(store, windows, initializer, aggregator),
             windowed=windows,
         )
+
+
+class SessionWindowedKStream:
+    def __init__(self, grouped: KGroupedStream, windows: SessionWindows) -> None:
+        self._grouped = grouped
+        self._windows = windows
+
+    def count(self, materialized: Materialized | None = None, *, name: str | None = None) -> KTable:
+        materialized = materialized or Materialized()
+        if materialized.value_serde is None:
+            materialized = materialized.with_value_serde(Serdes.long())
+        return self.aggregate(_zero, _count, _add, materialized, name=name)
+
+    def reduce(self, reducer: Reducer, materialized: Materialized | None = None, *,
+               name: str | None = None) -> KTable:
+        _check(reducer, "reduce")
+        materialized = materialized or Materialized()
+        if materialized.value_serde is None and self._grouped.value_serde is not None:
+            materialized = materialized.with_value_serde(self._grouped.value_serde)
+        reduce = _Reduce(reducer)
+
+        def merge(key: Any, first: Any, second: Any) -> Any:
+            return reduce(key, second, first)
+
+        return self._sessions(reduce.initial, reduce, merge, materialized, name)
+
+    def aggregate(self, initializer: Initializer, aggregator: Aggregator, merger: Merger,
+                  materialized: Materialized | None = None, *, name: str | None = None) -> KTable:
+        """`merger(key, aggregate_one, aggregate_two)` joins two sessions' aggregates."""
+        _check(initializer, "aggregate (initializer)")
+        _check(aggregator, "aggregate (aggregator)")
+        _check(merger, "aggregate (merger)")
+        return self._sessions(initializer, aggregator, merger, materialized or Materialized(), name)
+
+    def _sessions(self, initializer: Initializer, aggregator: Aggregator, merger: Merger,
+                  materialized: Materialized, name: str | None) -> KTable:
+        windows = self._windows
+        retention = max(materialized.retention_ms or 0, windows.retention_ms)
+        return self._grouped._build(
+            initializer, aggregator, materialized, name, SESSION, retention,
+            lambda store: KStreamSessionWindowAggregateProcessor(
+                store, windows, initializer, aggregator, merger),
+            windowed=windows,
+        )
+
+
+def _add(key: Any, first: int, second: int) -> int:
+    return first + second
 
 
 class _Reduce:

@@ -20,13 +20,19 @@ from flowlog.client.types import ConsumerRecord, TopicPartition
 from flowlog_streams.collector import RecordCollector
 from flowlog_streams.config import StreamsConfig
 from flowlog_streams.errors import StreamsException
-from flowlog_streams.stores.staged import StagedKeyValueStore, StagedWindowStore
+from flowlog_streams.stores.staged import (
+    StagedKeyValueStore,
+    StagedSessionStore,
+    StagedWindowStore,
+)
 from flowlog_streams.task_id import TaskId
 from flowlog_streams.topics import TopicResolution
 from flowlog_streams.topology import KEY_VALUE, WINDOW, StoreSpec
 from flowlog_streams.typed_stores import (
     TimestampedKeyValueStore,
+    TimestampedSessionStore,
     TimestampedWindowStore,
+    split_session_changelog_key,
     split_window_changelog_key,
 )
 
@@ -94,7 +100,8 @@ class TaskStateManager:
             staged = StagedWindowStore(bytes_store)
             typed = TimestampedWindowStore(staged, topic, key_serde, value_serde, send, cache)
         else:
-            raise StreamsException(f"store {spec.name!r}: {spec.kind} stores arrive later")
+            staged = StagedSessionStore(bytes_store)
+            typed = TimestampedSessionStore(staged, topic, key_serde, value_serde, send, cache)
         return _Store(spec, bytes_store, staged, typed, changelog)
 
     def _changelog_sender(self, tp: TopicPartition) -> Callable[[bytes, bytes | None, int], None]:
@@ -162,7 +169,7 @@ class TaskStateManager:
         if store.spec.kind == KEY_VALUE:
             store.bytes_store.write([(r.key, r.value) for r in records if r.key is not None],
                                     checkpoint)
-        else:
+        elif store.spec.kind == WINDOW:
             puts = []
             for record in records:
                 if record.key is None or len(record.key) < 8:
@@ -171,6 +178,15 @@ class TaskStateManager:
                 puts.append((key, start, record.value))
             store.bytes_store.write(puts, checkpoint)
             store.staged.refresh()  # the bytes store's stream time moved on
+        else:
+            sessions = []
+            for record in records:
+                if record.key is None or len(record.key) < 16:
+                    continue
+                key, start, end = split_session_changelog_key(record.key)
+                sessions.append((key, start, end, record.value))
+            store.bytes_store.write(sessions, checkpoint)
+            store.staged.refresh()
 
     # ---------------------------------------------------------------- close
 

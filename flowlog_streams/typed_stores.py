@@ -18,7 +18,11 @@ from typing import Any, Final
 
 from flowlog_streams.errors import StreamsException
 from flowlog_streams.serdes import Serde
-from flowlog_streams.stores.staged import StagedKeyValueStore, StagedWindowStore
+from flowlog_streams.stores.staged import (
+    StagedKeyValueStore,
+    StagedSessionStore,
+    StagedWindowStore,
+)
 
 _TIMESTAMP: Final = struct.Struct(">q")
 _START: Final = struct.Struct(">q")
@@ -37,6 +41,19 @@ def encode_timestamped(value: bytes | None, timestamp: int) -> bytes | None:
 
 def decode_timestamped(data: bytes) -> tuple[bytes, int]:
     return data[8:], _TIMESTAMP.unpack_from(data)[0]
+
+
+_SESSION: Final = struct.Struct(">qq")
+
+
+def session_changelog_key(key: bytes, start_ms: int, end_ms: int) -> bytes:
+    """Kafka Streams' session key schema: key, then end, then start."""
+    return key + _SESSION.pack(end_ms, start_ms)
+
+
+def split_session_changelog_key(data: bytes) -> tuple[bytes, int, int]:
+    end_ms, start_ms = _SESSION.unpack_from(data, len(data) - 16)
+    return data[:-16], start_ms, end_ms
 
 
 def window_changelog_key(key: bytes, window_start_ms: int) -> bytes:
@@ -243,6 +260,59 @@ class TimestampedWindowStore(_CachedStore):
                 continue
             yield (self._deserialize_key(self._topic, cache_key[0]), cache_key[1],
                    self._deserialize_value(self._topic, decode_timestamped(found[cache_key])[0]))
+
+    def approximate_num_entries(self) -> int:
+        return self.staged.approximate_num_entries() + len(self._cache)
+
+
+class TimestampedSessionStore(_CachedStore):
+    """Sessions of a key: (start, end) -> aggregate; `None` deletes a merged-away session."""
+
+    def __init__(self, staged: StagedSessionStore, topic: str, key_serde: Serde,
+                 value_serde: Serde, changelog: ChangelogSend | None, cache_max_bytes: int) -> None:
+        super().__init__(staged.name, topic, key_serde, value_serde, changelog, cache_max_bytes)
+        self.staged = staged
+
+    def find_sessions(self, key: Any, earliest_end_ms: int,
+                      latest_start_ms: int) -> list[tuple[int, int, Any]]:
+        """(start, end, aggregate) with end >= earliest_end and start <= latest_start, by end."""
+        key_bytes = self._key_bytes(key)
+        found: dict[tuple[int, int], Any] = {
+            (start, end): self._deserialize_value(self._topic, decode_timestamped(data)[0])
+            for start, end, data in self.staged.find_sessions(key_bytes, earliest_end_ms,
+                                                              latest_start_ms)
+        }
+        for (cached_key, start, end), entry in self._cache.items():
+            if cached_key == key_bytes and end >= earliest_end_ms and start <= latest_start_ms:
+                found[(start, end)] = entry[1]
+        return sorted(
+            ((start, end, value) for (start, end), value in found.items() if value is not None),
+            key=lambda session: (session[1], session[0]),
+        )
+
+    def put(self, key: Any, start_ms: int, end_ms: int, value: Any, timestamp: int,
+            old: Any = None) -> bool:
+        if self.staged.expired(end_ms):
+            return False
+        key_bytes = self._key_bytes(key)
+        self._put((key_bytes, start_ms, end_ms), (key, start_ms, end_ms), key_bytes, value, old,
+                  timestamp)
+        return True
+
+    def _flush_entry(self, cache_key: Any, key: Any, value: Any, old: Any, timestamp: int) -> None:
+        key_bytes, start_ms, end_ms = cache_key
+        raw = encode_timestamped(
+            None if value is None else self._serialize_value(self._topic, value), timestamp
+        )
+        if not self.staged.put(key_bytes, start_ms, end_ms, raw):
+            return
+        if self._changelog is not None:
+            self._changelog(session_changelog_key(key_bytes, start_ms, end_ms), raw, timestamp)
+        if self.listener is not None:
+            self.listener(key, value, old, timestamp)
+
+    def fetch(self, key: Any) -> list[tuple[int, int, Any]]:
+        return self.find_sessions(key, 0, 2**63 - 1)
 
     def approximate_num_entries(self) -> int:
         return self.staged.approximate_num_entries() + len(self._cache)

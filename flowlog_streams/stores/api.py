@@ -103,6 +103,9 @@ class SessionBytesStore(Protocol):
 
     def all(self) -> Iterator[tuple[bytes, int, int, bytes]]: ...
 
+    def observed_stream_time_ms(self) -> int:
+        """The highest session end written (drives expiry); -1 before any."""
+
     def approximate_num_entries(self) -> int: ...
 
     def checkpoint(self) -> dict[str, int]: ...

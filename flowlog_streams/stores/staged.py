@@ -14,7 +14,12 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 
-from flowlog_streams.stores.api import Checkpoint, KeyValueBytesStore, WindowBytesStore
+from flowlog_streams.stores.api import (
+    Checkpoint,
+    KeyValueBytesStore,
+    SessionBytesStore,
+    WindowBytesStore,
+)
 
 _DELETED = None
 
@@ -130,6 +135,60 @@ class StagedWindowStore:
         count = sum(len(w) for w in self.staged.values())
         if count or checkpoint:
             puts = [(k, s, v) for k, windows in self.staged.items() for s, v in windows.items()]
+            self.store.write(puts, checkpoint)
+            self.staged = {}
+        return count
+
+
+class StagedSessionStore:
+    """Session writes staged until the commit, as StagedWindowStore (retention by session end)."""
+
+    def __init__(self, store: SessionBytesStore) -> None:
+        self.store = store
+        self.name = store.name
+        self.retention_ms = store.retention_ms
+        # key -> (start, end) -> value (None deletes)
+        self.staged: dict[bytes, dict[tuple[int, int], bytes | None]] = {}
+        self._observed_ms = store.observed_stream_time_ms()
+
+    def refresh(self) -> None:
+        self._observed_ms = max(self._observed_ms, self.store.observed_stream_time_ms())
+
+    def expired(self, end_ms: int) -> bool:
+        return end_ms <= self._observed_ms - self.retention_ms
+
+    def put(self, key: bytes, start_ms: int, end_ms: int, value: bytes | None) -> bool:
+        if self.expired(end_ms):
+            return False
+        self.staged.setdefault(key, {})[(start_ms, end_ms)] = value
+        if end_ms > self._observed_ms:
+            self._observed_ms = end_ms
+        return True
+
+    def find_sessions(self, key: bytes, earliest_end_ms: int,
+                      latest_start_ms: int) -> list[tuple[int, int, bytes]]:
+        """(start, end, value) with end >= earliest_end and start <= latest_start, by (end, start)."""
+        low = max(earliest_end_ms, self._observed_ms - self.retention_ms + 1)
+        found: dict[tuple[int, int], bytes | None] = {
+            (start, end): value
+            for start, end, value in self.store.find_sessions(key, low, latest_start_ms)
+        }
+        for (start, end), value in self.staged.get(key, {}).items():
+            if end >= low and start <= latest_start_ms:
+                found[(start, end)] = value
+        return sorted(
+            ((start, end, value) for (start, end), value in found.items() if value is not _DELETED),
+            key=lambda session: (session[1], session[0]),
+        )
+
+    def approximate_num_entries(self) -> int:
+        return self.store.approximate_num_entries() + sum(len(s) for s in self.staged.values())
+
+    def apply(self, checkpoint: Checkpoint | None) -> int:
+        count = sum(len(s) for s in self.staged.values())
+        if count or checkpoint:
+            puts = [(k, start, end, v) for k, sessions in self.staged.items()
+                    for (start, end), v in sessions.items()]
             self.store.write(puts, checkpoint)
             self.staged = {}
         return count

@@ -205,3 +205,83 @@ def test_a_store_not_connected_to_the_processor_is_refused() -> None:
         inp = driver.create_input_topic("in", Serdes.bytes(), Serdes.bytes())
         with pytest.raises(StreamsException, match="not connected"):
             inp.pipe_input(b"k", b"v")
+
+
+def session_count(windows: Any, caching: bool = False) -> Any:
+    from flowlog_streams import SessionWindows  # noqa: F401 (public name)
+
+    materialized = Materialized.as_("sessions")
+    if not caching:
+        materialized = materialized.with_caching_disabled()
+    builder = StreamsBuilder()
+    builder.stream("in", key_serde=S, value_serde=S).group_by_key().windowed_by(windows).count(
+        materialized).to_stream().to("out", key_serde=Serdes.windowed(S), value_serde=L)
+    return builder.build()
+
+
+def test_session_windows_merge_and_delete_merged_away_sessions() -> None:
+    from flowlog_streams import SessionWindows
+
+    # Grace 20 keeps 18 and 24 in time: with stream time 30, close = 30 - 20 - 10 = 0.
+    windows = SessionWindows.of_inactivity_gap_and_grace(10, 20)
+    with TopologyTestDriver(session_count(windows)) as driver:
+        inp = driver.create_input_topic("in", S, S)
+        out = driver.create_output_topic("out", Serdes.windowed(S), L)
+        for ts in (0, 5, 30, 18, 24):
+            inp.pipe_input("k", "v", timestamp=ts)
+        records = out.read_records_to_list()
+    events = [((r.key.window.start, r.key.window.end), r.value, r.timestamp) for r in records]
+    assert events == [
+        ((0, 0), 1, 0),
+        ((0, 0), None, 0), ((0, 5), 2, 5),          # 5 joins [0, 0]: the old session is deleted
+        ((30, 30), 1, 30),
+        ((18, 18), 1, 18),                            # 18 is more than a gap from 5 and from 30
+        ((18, 18), None, 18), ((30, 30), None, 30),   # 24 bridges [18, 18] and [30, 30]
+        ((18, 30), 3, 30),
+    ]
+
+
+def test_session_late_records_are_dropped_by_merged_end() -> None:
+    from flowlog_streams import SessionWindows
+
+    windows = SessionWindows.of_inactivity_gap_and_grace(10, 5)
+    with TopologyTestDriver(session_count(windows)) as driver:
+        inp = driver.create_input_topic("in", S, S)
+        out = driver.create_output_topic("out", Serdes.windowed(S), L)
+        inp.pipe_input("k", "v", timestamp=0)
+        inp.pipe_input("other", "v", timestamp=14)  # stream time 14: close = 14 - 5 - 10 = -1
+        inp.pipe_input("k", "v", timestamp=1)       # merges into [0, 1]: end 1 >= close: kept
+        inp.pipe_input("other", "v", timestamp=17)  # close = 2
+        inp.pipe_input("k", "v", timestamp=1)       # merged end 1 < close 2: late
+        assert driver.metrics()["0_0"]["records_dropped"] == {"late": 1}
+        final = out.read_key_values_to_map()
+    assert final[Windowed("k", Window(0, 1))] == 2
+    assert final[Windowed("k", Window(0, 0))] is None  # merged away: a tombstone
+
+
+def test_a_session_past_the_store_retention_is_not_merged_into() -> None:
+    # Kafka Streams' rule: stream time 15, retention gap + grace = 15, so [0, 0] has expired
+    # (ends <= 15 - 15 are gone) and a record at 1 opens a session of its own.
+    from flowlog_streams import SessionWindows
+
+    windows = SessionWindows.of_inactivity_gap_and_grace(10, 5)
+    with TopologyTestDriver(session_count(windows)) as driver:
+        inp = driver.create_input_topic("in", S, S)
+        out = driver.create_output_topic("out", Serdes.windowed(S), L)
+        for key, ts in [("k", 0), ("other", 15), ("k", 1)]:
+            inp.pipe_input(key, "v", timestamp=ts)
+        final = out.read_key_values_to_map()
+    assert final[Windowed("k", Window(1, 1))] == 1 and final[Windowed("k", Window(0, 0))] == 1
+
+
+def test_session_windows_with_the_cache_emit_the_merged_result_once_per_flush() -> None:
+    from flowlog_streams import SessionWindows
+
+    builder_topology = session_count(SessionWindows.of_inactivity_gap_with_no_grace(10), caching=True)
+    with TopologyTestDriver(builder_topology) as driver:
+        inp = driver.create_input_topic("in", S, S)
+        out = driver.create_output_topic("out", Serdes.windowed(S), L)
+        inp.pipe_input("k", "v", timestamp=0)
+        inp.pipe_input("k", "v", timestamp=4)
+        final = out.read_key_values_to_map()
+    assert final == {Windowed("k", Window(0, 0)): None, Windowed("k", Window(0, 4)): 2}
