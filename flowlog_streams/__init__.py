@@ -40,6 +40,7 @@ from flowlog_streams.processor import (
 from flowlog_streams.restorer import RestoreListener, RestoreProgress
 from flowlog_streams.serdes import Serde, Serdes
 from flowlog_streams.states import State, StateListener
+from flowlog_streams.suppress import BufferConfig, Suppressed
 from flowlog_streams.task_id import TaskId
 from flowlog_streams.topology import StoreSpec, Topology
 from flowlog_streams.windows import (
@@ -53,6 +54,7 @@ from flowlog_streams.windows import (
 
 __all__ = [
     "BranchedKStream",
+    "BufferConfig",
     "Cancellable",
     "Change",
     "DeadLetterQueue",
@@ -86,6 +88,7 @@ __all__ = [
     "StreamsBuilder",
     "StreamsConfig",
     "StreamsException",
+    "Suppressed",
     "TaskFailedError",
     "TaskId",
     "TimeWindowedKStream",

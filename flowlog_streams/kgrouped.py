@@ -110,7 +110,7 @@ class KGroupedStream:
         table_key_serde = (
             WindowedSerde(key_serde) if windowed is not None and key_serde is not None else key_serde
         )
-        return KTable(builder, node_name, store_name, table_key_serde, value_serde)
+        return KTable(builder, node_name, store_name, table_key_serde, value_serde, windowed)
 
     def _repartition_if_needed(self, store_name: str) -> str:
         from flowlog_streams.kstream import repartition_through

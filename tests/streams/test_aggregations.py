@@ -285,3 +285,72 @@ def test_session_windows_with_the_cache_emit_the_merged_result_once_per_flush() 
         inp.pipe_input("k", "v", timestamp=4)
         final = out.read_key_values_to_map()
     assert final == {Windowed("k", Window(0, 0)): None, Windowed("k", Window(0, 4)): 2}
+
+
+def test_suppress_until_window_closes_emits_one_final_result_per_window() -> None:
+    from flowlog_streams import BufferConfig, Suppressed
+
+    builder = StreamsBuilder()
+    builder.stream("in", key_serde=S, value_serde=S).group_by_key().windowed_by(
+        TimeWindows.of_size_and_grace(100, 20)
+    ).count().suppress(Suppressed.until_window_closes(BufferConfig.unbounded())).to_stream().to(
+        "out", key_serde=Serdes.windowed(S), value_serde=L)
+    with TopologyTestDriver(builder.build()) as driver:
+        inp = driver.create_input_topic("in", S, S)
+        out = driver.create_output_topic("out", Serdes.windowed(S), L)
+        for ts in (10, 50, 110):
+            inp.pipe_input("k", "v", timestamp=ts)
+        assert out.is_empty()  # [0, 100) closes at stream time 120 (end + grace)
+        inp.pipe_input("k", "v", timestamp=119)
+        assert out.is_empty()
+        inp.pipe_input("other", "v", timestamp=120)  # stream time 120: 100 <= 120 - 20
+        assert out.read_key_values_to_list() == [(Windowed("k", Window(0, 100)), 2)]
+        inp.pipe_input("k", "v", timestamp=30)  # too late for [0, 100): dropped, never re-emitted
+        inp.pipe_input("k", "v", timestamp=400)
+        emitted = out.read_key_values_to_list()
+    assert emitted == [(Windowed("k", Window(100, 200)), 2), (Windowed("other", Window(100, 200)), 1)]
+
+
+def test_suppress_until_time_limit_emits_the_latest_value_once_per_interval() -> None:
+    from flowlog_streams import Suppressed
+
+    builder = StreamsBuilder()
+    builder.stream("in", key_serde=S, value_serde=S).group_by_key().count().suppress(
+        Suppressed.until_time_limit(50)).to_stream().to("out", value_serde=L)
+    with TopologyTestDriver(builder.build()) as driver:
+        inp = driver.create_input_topic("in", S, S)
+        out = driver.create_output_topic("out", S, L)
+        inp.pipe_input("k", "v", timestamp=0)
+        inp.pipe_input("k", "v", timestamp=10)
+        assert out.is_empty()
+        inp.pipe_input("k", "v", timestamp=60)  # the first buffered update (t=0) is 50 old
+        assert out.read_key_values_to_list() == [("k", 3)]
+        inp.pipe_input("k", "v", timestamp=70)  # buffered from 70: emitted at stream time 120
+        inp.pipe_input("j", "v", timestamp=119)
+        assert out.is_empty()
+        inp.pipe_input("j", "v", timestamp=120)
+        assert out.read_key_values_to_list() == [("k", 4)]
+
+
+def test_a_strict_suppress_buffer_that_overflows_stops_the_app() -> None:
+    from flowlog_streams import BufferConfig, Suppressed, TaskFailedError
+
+    builder = StreamsBuilder()
+    builder.stream("in", key_serde=S, value_serde=S).group_by_key().count().suppress(
+        Suppressed.until_time_limit(1_000, BufferConfig.max_records(2).shutdown_when_full())
+    ).to_stream().to("out", value_serde=L)
+    with TopologyTestDriver(builder.build()) as driver:
+        inp = driver.create_input_topic("in", S, S)
+        inp.pipe_input("a", "v", timestamp=0)
+        inp.pipe_input("b", "v", timestamp=0)
+        with pytest.raises(TaskFailedError, match="exceeded its max capacity"):
+            inp.pipe_input("c", "v", timestamp=0)
+
+
+def test_suppress_needs_a_windowed_table_for_window_close() -> None:
+    from flowlog_streams import Suppressed, TopologyException
+
+    builder = StreamsBuilder()
+    table = builder.stream("in", key_serde=S, value_serde=S).group_by_key().count()
+    with pytest.raises(TopologyException, match="windowed table"):
+        table.suppress(Suppressed.until_window_closes())
