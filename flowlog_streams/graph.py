@@ -212,15 +212,6 @@ class TaskGraph:
             for name in subtopology.source_names
         }
 
-    def store_names(self) -> list[str]:
-        """Stores connected to this sub-topology's processors, in first-use order."""
-        names: list[str] = []
-        for name in self.processors:
-            for store in getattr(self._topology.nodes[name], "stores", ()):
-                if store not in names:
-                    names.append(store)
-        return names
-
     def init(self) -> None:
         for name, processor in self.processors.items():
             processor.init(self.contexts[name])

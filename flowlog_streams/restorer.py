@@ -21,6 +21,7 @@ import trio
 
 from flowlog.client import Consumer, TopicPartition
 from flowlog.client.errors import KafkaError
+from flowlog_streams.state_manager import TaskStateManager
 from flowlog_streams.task import StreamTask
 from flowlog_streams.task_id import TaskId
 
@@ -55,14 +56,20 @@ class RestoreProgress:
 RestoreListener = Callable[[str, RestoreProgress], None]  # (event, progress): start/progress/end
 
 
+# A standby follows its changelogs for good: its "end" is never reached.
+FOLLOW_FOREVER: Final = 2**63 - 1
+
+
 class _Restoring:
-    def __init__(self, task: StreamTask, ends: dict[TopicPartition, int],
-                 positions: dict[TopicPartition, int]) -> None:
+    def __init__(self, task: StreamTask | None, state: TaskStateManager,
+                 ends: dict[TopicPartition, int], positions: dict[TopicPartition, int]) -> None:
         self.task = task
+        self.state = state
         self.ends = ends
         self.positions = positions
         self.progress = RestoreProgress(
-            str(task.id), sum(max(0, ends[tp] - positions[tp]) for tp in ends)
+            str(state.task_id),
+            sum(max(0, ends[tp] - positions[tp]) for tp in ends if ends[tp] != FOLLOW_FOREVER),
         )
         self.reported_at = time.monotonic()
 
@@ -80,6 +87,9 @@ class Restorer:
         self._listener = listener
         self._active: dict[TaskId, _Restoring] = {}
         self._queued: list[StreamTask] = []
+        # Standby replicas: stores kept warm by tailing their changelogs, never handed back.
+        self._standbys: dict[TaskId, _Restoring] = {}
+        self._queued_standbys: list[TaskStateManager] = []
         self._wakeup = trio.Event()
         self.records_restored = 0
 
@@ -94,6 +104,20 @@ class Restorer:
         """The task was revoked before it finished restoring."""
         self._active.pop(task_id, None)
         self._queued = [t for t in self._queued if t.id != task_id]
+
+    def add_standby(self, state: TaskStateManager) -> None:
+        self._queued_standbys.append(state)
+        self._wakeup.set()
+
+    def remove_standby(self, task_id: TaskId) -> None:
+        self._standbys.pop(task_id, None)
+        self._queued_standbys = [s for s in self._queued_standbys if s.task_id != task_id]
+
+    def standby_positions(self) -> dict[str, dict[str, int]]:
+        return {
+            str(task_id): {f"{tp.topic}-{tp.partition}": p for tp, p in r.positions.items()}
+            for task_id, r in self._standbys.items()
+        }
 
     def progress(self) -> dict[str, dict[str, Any]]:
         return {
@@ -110,13 +134,13 @@ class Restorer:
         options.pop("group_id", None)
         async with Consumer(self._bootstrap, **options) as consumer:
             while True:
-                if not self._active and not self._queued:
+                if not (self._active or self._queued or self._standbys or self._queued_standbys):
                     await self._wakeup.wait()
                     self._wakeup = trio.Event()
-                if self._queued:
+                if self._queued or self._queued_standbys:
                     await self._start_queued(consumer)
                 self._assign(consumer)
-                if not self._active:
+                if not self._active and not self._standbys:
                     continue
                 batches = await consumer.getmany(
                     max_records=RESTORE_POLL_RECORDS, timeout_ms=RESTORE_POLL_WAIT_MS
@@ -127,33 +151,49 @@ class Restorer:
     async def _start_queued(self, consumer: Consumer) -> None:
         queued, self._queued = self._queued, []
         for task in queued:
-            state = task.state
-            assert state is not None
-            starts = state.restore_offsets()
-            try:
-                ends = await consumer.end_offsets(list(starts))
-                beginnings = await consumer.beginning_offsets(list(starts))
-            except KafkaError as error:
-                logger.warning("task %s: changelog offsets unavailable (%s); retrying", task.id, error)
+            assert task.state is not None
+            restoring = await self._start(consumer, task, task.state, follow=False)
+            if restoring is None:
                 self._queued.append(task)
-                await trio.sleep(0.5)
                 continue
-            positions = {}
-            for tp, start in starts.items():
-                if start > ends[tp]:
-                    # The changelog is behind the local copy (recreated, truncated): distrust it.
-                    state.reset(tp)
-                    start = 0
-                positions[tp] = max(start, beginnings[tp])
-            restoring = _Restoring(task, ends, positions)
             self._active[task.id] = restoring
             self._report("start", restoring)
             logger.info("task %s: restoring %d records from %s", task.id,
-                        restoring.progress.total_records,
-                        ", ".join(f"{tp.topic}-{tp.partition}@{positions[tp]}" for tp in positions))
+                        restoring.progress.total_records, _where(restoring))
+        standbys, self._queued_standbys = self._queued_standbys, []
+        for state in standbys:
+            restoring = await self._start(consumer, None, state, follow=True)
+            if restoring is None:
+                self._queued_standbys.append(state)
+                continue
+            self._standbys[state.task_id] = restoring
+            logger.info("standby %s: following %s", state.task_id, _where(restoring))
+
+    async def _start(self, consumer: Consumer, task: StreamTask | None, state: TaskStateManager,
+                     *, follow: bool) -> _Restoring | None:
+        starts = state.restore_offsets()
+        try:
+            ends = await consumer.end_offsets(list(starts))
+            beginnings = await consumer.beginning_offsets(list(starts))
+        except KafkaError as error:
+            logger.warning("task %s: changelog offsets unavailable (%s); retrying",
+                           state.task_id, error)
+            await trio.sleep(0.5)
+            return None
+        positions = {}
+        for tp, start in starts.items():
+            if start > ends[tp]:
+                # The changelog is behind the local copy (recreated, truncated): distrust it.
+                state.reset(tp)
+                start = 0
+            positions[tp] = max(start, beginnings[tp])
+        if follow:
+            ends = dict.fromkeys(ends, FOLLOW_FOREVER)
+        return _Restoring(task, state, ends, positions)
 
     def _assign(self, consumer: Consumer) -> None:
-        wanted = {tp: r.positions[tp] for r in self._active.values() for tp in r.ends
+        followed = list(self._active.values()) + list(self._standbys.values())
+        wanted = {tp: r.positions[tp] for r in followed for tp in r.ends
                   if r.positions[tp] < r.ends[tp]}
         current = consumer.assignment()
         if set(wanted) != current:
@@ -163,7 +203,7 @@ class Restorer:
                     consumer.seek(tp, position)
 
     def _apply(self, batches: dict[TopicPartition, list[Any]]) -> None:
-        owners = {tp: r for r in self._active.values() for tp in r.ends}
+        owners = {tp: r for r in (*self._active.values(), *self._standbys.values()) for tp in r.ends}
         for tp, records in batches.items():
             restoring = owners.get(tp)
             if restoring is None or not records:
@@ -173,17 +213,16 @@ class Restorer:
             if not records:
                 restoring.positions[tp] = end
                 continue
-            assert restoring.task.state is not None
-            restoring.task.state.restore_batch(tp, records)
+            restoring.state.restore_batch(tp, records)
             restoring.positions[tp] = records[-1].offset + 1
             restoring.progress.restored_records += len(records)
             self.records_restored += len(records)
-            if time.monotonic() - restoring.reported_at >= PROGRESS_INTERVAL_S:
+            if restoring.task is not None and time.monotonic() - restoring.reported_at >= PROGRESS_INTERVAL_S:
                 restoring.reported_at = time.monotonic()
                 self._report("progress", restoring)
                 eta = restoring.progress.eta_s()
                 logger.info("task %s: restored %d of %d records (%.0f/s, eta %s)",
-                            restoring.task.id, restoring.progress.restored_records,
+                            restoring.state.task_id, restoring.progress.restored_records,
                             restoring.progress.total_records, restoring.progress.rate_per_s(),
                             "?" if eta is None else f"{eta:.0f}s")
 
@@ -195,6 +234,7 @@ class Restorer:
                 logger.info("task %s: restored %d records in %.2fs", task_id,
                             restoring.progress.restored_records,
                             time.monotonic() - restoring.progress.started_at)
+                assert restoring.task is not None
                 self._on_restored(restoring.task)
 
     def _report(self, event: str, restoring: _Restoring) -> None:
@@ -203,3 +243,7 @@ class Restorer:
                 self._listener(event, restoring.progress)
             except Exception as error:  # a listener must not stop restoring
                 logger.warning("restore listener raised %r", error)
+
+
+def _where(restoring: _Restoring) -> str:
+    return ", ".join(f"{tp.topic}-{tp.partition}@{p}" for tp, p in restoring.positions.items())

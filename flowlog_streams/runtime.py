@@ -35,11 +35,11 @@ from flowlog_streams.metrics import RuntimeMetrics
 from flowlog_streams.producer_collector import ProducerCollector
 from flowlog_streams.queries import KeyQueryMetadata
 from flowlog_streams.restorer import RestoreListener, Restorer
-from flowlog_streams.state_manager import StoreFactory
+from flowlog_streams.state_manager import StoreFactory, TaskStateManager
 from flowlog_streams.task import StreamTask
 from flowlog_streams.task_id import TaskId
 from flowlog_streams.topic_setup import TopicPlan
-from flowlog_streams.topology import Topology
+from flowlog_streams.topology import StoreSpec, Topology
 
 logger = logging.getLogger("flowlog_streams.runtime")
 
@@ -103,6 +103,10 @@ class StreamRuntime(RebalanceListener):
             if topology.stores else None
         )
         self._restoring: set[TaskId] = set()
+        # Standby replicas: this instance's warm copies of other instances' tasks' stores.
+        self._standbys: dict[TaskId, TaskStateManager] = {}
+        # What the standbys were last synced against: the plan and the active tasks then.
+        self._standby_plan: tuple[tuple[TaskId, ...], frozenset[TaskId]] = ((), frozenset())
 
     # ---------------------------------------------------------------- main loop
 
@@ -125,6 +129,7 @@ class StreamRuntime(RebalanceListener):
                 self._on_rebalancing(self._consumer.rebalance_in_progress())
             async with self._lock:
                 self._drop_lost_tasks()
+                self._sync_standbys()
                 self._add(batches)
                 processed = await self._process_all()
                 now = wall_clock_ms()
@@ -245,6 +250,9 @@ class StreamRuntime(RebalanceListener):
                     logger.warning("assigned %s, which no source reads; ignoring it", tp)
                     continue
                 by_task.setdefault(TaskId(subtopology, tp.partition), []).append(tp)
+            for task_id in by_task:
+                if task_id in self._standbys:
+                    self._drop_standby(task_id)  # promoted: the active task opens its stores
             stale = {self.tasks[t] for t in by_task if t in self.tasks}
             self._close(stale, "reassigned")  # lost, then given back: start again from committed
             committed = await self._consumer.committed(
@@ -256,7 +264,44 @@ class StreamRuntime(RebalanceListener):
 
     def _report_owned(self) -> None:
         if self._assignor is not None:
-            self._assignor.set_owned(self.tasks, ())
+            self._assignor.set_owned(self.tasks, self._standbys)
+
+    def _sync_standbys(self) -> None:
+        """Follow the standby tasks of the latest assignment (those with logged stores)."""
+        assignor, restorer = self._assignor, self._restorer
+        if assignor is None or restorer is None or self._open_store is None:
+            return
+        plan = (assignor.standby_tasks, frozenset(self.tasks))
+        if plan == self._standby_plan:
+            return
+        self._standby_plan = plan
+        wanted = {
+            task_id for task_id in assignor.standby_tasks
+            if task_id not in self.tasks and self._logged_stores(task_id.subtopology)
+        }
+        for task_id in list(self._standbys):
+            if task_id not in wanted:
+                self._drop_standby(task_id)
+        for task_id in sorted(wanted - set(self._standbys)):
+            state = TaskStateManager(
+                task_id, self._logged_stores(task_id.subtopology), self._plan.topics,
+                self._config, self._collector, self._open_store,
+            )
+            self._standbys[task_id] = state
+            restorer.add_standby(state)
+            logger.info("standby %s started", task_id)
+        self._report_owned()
+
+    def _logged_stores(self, subtopology: int) -> list[StoreSpec]:
+        stores = self._topology.stores
+        return [stores[n] for n in self._topology.stores_of(subtopology) if stores[n].logging]
+
+    def _drop_standby(self, task_id: TaskId) -> None:
+        state = self._standbys.pop(task_id)
+        if self._restorer is not None:
+            self._restorer.remove_standby(task_id)
+        state.close()
+        logger.info("standby %s closed", task_id)
 
     def _create_task(
         self, task_id: TaskId, tps: list[TopicPartition],
@@ -331,6 +376,8 @@ class StreamRuntime(RebalanceListener):
     def abandon(self) -> None:
         """After a failure: close every task without committing anything more."""
         self._close(list(self.tasks.values()), "abandoned after a failure")
+        for task_id in list(self._standbys):
+            self._drop_standby(task_id)
 
     async def close_all(self) -> None:
         """Clean shutdown: commit every task, then close it."""
@@ -349,6 +396,8 @@ class StreamRuntime(RebalanceListener):
                     )
             finally:
                 self._close(list(self.tasks.values()), "shutdown")
+                for task_id in list(self._standbys):
+                    self._drop_standby(task_id)
 
     # ---------------------------------------------------------------- metrics
 

@@ -122,7 +122,7 @@ class StreamTask:
         self._wall_schedules = ScheduleQueue()
         self._topology = topology
         self.graph = TaskGraph(topology, task_id.subtopology, self)
-        specs = [topology.stores[name] for name in self.graph.store_names()]
+        specs = [topology.stores[name] for name in topology.stores_of(task_id.subtopology)]
         self.state: TaskStateManager | None = None
         if specs:
             if open_store is None:

@@ -288,6 +288,15 @@ class Topology:
             self._subtopologies = self._group()
         return self._subtopologies
 
+    def stores_of(self, subtopology_id: int) -> list[str]:
+        """The stores connected to a sub-topology's processors, in first-use order."""
+        names: list[str] = []
+        for node_name in self.subtopologies()[subtopology_id].node_names:
+            for store in getattr(self.nodes[node_name], "stores", ()):
+                if store not in names:
+                    names.append(store)
+        return names
+
     def subtopology_of_topic(self) -> dict[str, int]:
         """Source topic (as written, internal ones undecorated) -> sub-topology id."""
         return {t: s.id for s in self.subtopologies() for t in s.source_topics}

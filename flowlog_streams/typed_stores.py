@@ -234,8 +234,9 @@ class TimestampedWindowStore(_CachedStore):
             start: self._deserialize_value(self._topic, decode_timestamped(data)[0])
             for start, data in self.staged.fetch_range(key_bytes, time_from_ms, time_to_ms)
         }
+        expired = self.staged.expired
         for (cached_key, start), entry in self._cache.items():
-            if cached_key == key_bytes and time_from_ms <= start <= time_to_ms:
+            if cached_key == key_bytes and time_from_ms <= start <= time_to_ms and not expired(start):
                 found[start] = entry[1]
         for start in sorted(found):
             if found[start] is not None:
@@ -248,8 +249,9 @@ class TimestampedWindowStore(_CachedStore):
             for key_bytes, start, data in self.staged.fetch_all(time_from_ms, time_to_ms)
         }
         typed: dict[tuple[bytes, int], Any] = {}
+        expired = self.staged.expired
         for (key_bytes, start), entry in self._cache.items():
-            if time_from_ms <= start <= time_to_ms:
+            if time_from_ms <= start <= time_to_ms and not expired(start):
                 found.pop((key_bytes, start), None)
                 typed[(key_bytes, start)] = entry
         for cache_key in sorted(set(found) | set(typed)):

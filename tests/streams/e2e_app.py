@@ -71,6 +71,7 @@ def build_app(args: argparse.Namespace) -> StreamsApp:
         session_timeout_ms=args.session_timeout_ms,
         heartbeat_interval_ms=args.heartbeat_interval_ms,
         deserialization_exception_handler=DeadLetterQueue(args.dlq),
+        num_standby_replicas=args.num_standby_replicas,
     )
 
 
@@ -106,6 +107,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--commit-interval-ms", type=int, default=100)
     parser.add_argument("--session-timeout-ms", type=int, default=6000)
     parser.add_argument("--heartbeat-interval-ms", type=int, default=500)
+    parser.add_argument("--num-standby-replicas", type=int, default=0)
     parser.add_argument("--topology", choices=("repartition", "windowed-count"),
                         default="repartition")
     return parser.parse_args(argv)

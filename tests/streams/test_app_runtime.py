@@ -317,7 +317,9 @@ async def test_interactive_queries_read_local_stores_and_locate_keys(
     builder = StreamsBuilder()
     grouped = builder.stream(source, key_serde=Serdes.str(), value_serde=Serdes.str()).group_by_key()
     grouped.count(Materialized.as_("totals"))
-    grouped.windowed_by(TimeWindows.of_size_with_no_grace(1_000)).count(Materialized.as_("per-second"))
+    # Windows kept a minute (retention), so the early ones are still there to query.
+    grouped.windowed_by(TimeWindows.of_size_with_no_grace(1_000)).count(
+        Materialized.as_("per-second").with_retention(60_000))
     app = app_for(builder.build(), bootstrap, tmp_path, application_server="127.0.0.1:7070")
     with pytest.raises(InvalidStateStoreError, match="not queryable"):
         app.store("totals")

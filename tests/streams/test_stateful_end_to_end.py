@@ -131,3 +131,47 @@ def test_windowed_count_survives_kill_9_and_restores(
     expected = expected + truth(3_600) - truth(3_400)
     assert wait_for_counts(reader, expected, [fourth], at_least=False) == expected
     assert fourth.terminate() == 0
+
+
+STANDBY = re.compile(r"standby (\d+_\d+) started")
+
+
+def test_a_standby_takes_over_a_killed_instance_restoring_only_the_tail(
+    broker_factory: Callable[..., Any], start_app: Callable[..., AppProcess],  # noqa: F811
+    open_reader: Callable[[str, str], TopicReader],  # noqa: F811
+) -> None:
+    broker = broker_factory(BROKER_CONFIG)
+    bootstrap = broker.bootstrap
+    create_topics(bootstrap, {"sb-in": PARTITIONS, "sb-out": 1})
+    options = ("--topology", "windowed-count", "--input", "sb-in", "--output", "sb-out",
+               "--num-standby-replicas", "1")
+    reader = open_reader(bootstrap, "sb-out")
+    first = start_app("a", bootstrap, "sb", *options)
+    wait_until(first.is_running_state, START_WAIT_S, lambda: "a RUNNING", alive=[first])
+    second = start_app("b", bootstrap, "sb", *options)
+
+    def split() -> bool:
+        held_a, held_b = first.held_tasks(), second.held_tasks()
+        return len(held_a) == len(held_b) == PARTITIONS // 2 and not held_a & held_b
+
+    wait_until(split, START_WAIT_S, lambda: "the tasks split 3 / 3", alive=[first, second])
+    produce(bootstrap, "sb-in", records(3_000, 0))
+    wait_for_counts(reader, truth(3_000), [first, second], at_least=False)
+    # Every task of each instance has a standby on the other one.
+    wait_until(lambda: set(STANDBY.findall(second.output())) >= first.held_tasks(), START_WAIT_S,
+               lambda: f"b's standbys of {sorted(first.held_tasks())}", alive=[first, second])
+    moved = first.held_tasks()
+    first.kill()
+    wait_until(lambda: second.held_tasks() >= moved, 30.0,
+               lambda: f"b taking over {sorted(moved)}", alive=[second])
+    wait_until(lambda: {t for t, _c, _s in restores(second)} >= moved, 30.0,
+               lambda: f"b restoring {sorted(moved)}", alive=[second])
+    produce(bootstrap, "sb-in", records(600, 3_000))
+    after = wait_for_counts(reader, truth(3_600), [second], at_least=True)
+    assert all(after[k] >= n for k, n in truth(3_600).items())
+    restored = {task: (count, start) for task, count, start in restores(second) if task in moved}
+    assert set(restored) == moved, second.output()
+    # The standby was warm: restoring started past the changelog's start and read only a tail.
+    assert all(start > 0 for _count, start in restored.values()), restored
+    assert all(count < 100 for count, _start in restored.values()), restored
+    assert second.terminate() == 0
