@@ -429,9 +429,10 @@ class StreamRuntime(RebalanceListener):
 
     def restore_progress(self) -> dict[str, Any]:
         if self._restorer is None:
-            return {"records_restored": 0, "restoring": {}}
+            return {"records_restored": 0, "restoring": {}, "standbys": {}}
         return {"records_restored": self._restorer.records_restored,
-                "restoring": self._restorer.progress()}
+                "restoring": self._restorer.progress(),
+                "standbys": self._restorer.standby_positions()}
 
     def lag(self) -> dict[str, int | None]:
         result: dict[str, int | None] = {}

@@ -13,6 +13,7 @@ Output on stdout, one line each, flushed at once:
 - the runtime's log lines (INFO), e.g. "... flowlog_streams.runtime INFO task 0_3 started on e2e-in-3"
 - "STATE <old> -> <new>" on every state change, and "RUNNING" on entering RUNNING
 - "TASKS 0_0,1_3" whenever the tasks in `app.metrics()` change (checked every 50 ms)
+- "STANDBYS {task: {changelog-partition: position}}" whenever standby positions change
 - "METRICS {json}" and "EXIT <state>" when `run()` has returned (after SIGTERM/SIGINT)
 An exception from `run()` is not caught: it is printed and the process exits 1.
 """
@@ -77,11 +78,17 @@ def build_app(args: argparse.Namespace) -> StreamsApp:
 
 async def report_tasks(app: StreamsApp) -> None:
     last: list[str] | None = None
+    last_standbys: Any = None
     while True:
-        tasks = sorted(app.metrics()["tasks"])
+        metrics = app.metrics()
+        tasks = sorted(metrics["tasks"])
         if tasks != last:
             say("TASKS " + ",".join(tasks))
             last = tasks
+        standbys = metrics.get("standbys")
+        if standbys and standbys != last_standbys:
+            say("STANDBYS " + json.dumps(standbys, sort_keys=True))
+            last_standbys = standbys
         await trio.sleep(TASKS_CHECK_S)
 
 
