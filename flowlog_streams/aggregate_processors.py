@@ -108,7 +108,7 @@ class KStreamWindowAggregateProcessor(Processor):
         for window in self._windows.windows_for(timestamp):
             if window.end <= close_ms:
                 self.context.record_dropped(  # type: ignore[attr-defined]
-                    DROP_LATE, self._store_name, window=window, late_by_ms=close_ms - window.end + 1,
+                    DROP_LATE, self._store_name, window=window, late_by_ms=close_ms - window.end,
                 )
                 continue
             found = store.fetch_with_timestamp(key, window.start)

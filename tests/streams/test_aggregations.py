@@ -354,3 +354,25 @@ def test_suppress_needs_a_windowed_table_for_window_close() -> None:
     table = builder.stream("in", key_serde=S, value_serde=S).group_by_key().count()
     with pytest.raises(TopologyException, match="windowed table"):
         table.suppress(Suppressed.until_window_closes())
+
+
+def test_late_records_go_to_the_late_records_topic_with_why() -> None:
+    windows = TimeWindows.of_size_and_grace(100, 0)
+    config = {"late_records_topic": "late"}
+    with TopologyTestDriver(windowed_count(windows), config=config) as driver:
+        inp = driver.create_input_topic("in", S, S)
+        late = driver.create_output_topic("late", Serdes.bytes(), Serdes.bytes())
+        inp.pipe_input("k", "v1", timestamp=250)
+        inp.pipe_input("k", "v2", timestamp=40, headers={"trace": b"t1"})  # [0, 100) closed at 100
+        record = late.read_record()
+        assert late.is_empty()
+    assert (record.key, record.value, record.timestamp) == (b"k", b"v2", 40)
+    headers = dict(record.headers)
+    assert headers["trace"] == b"t1"
+    assert headers["__streams.dropped.reason"] == b"late"
+    assert headers["__streams.dropped.store"] == b"windows"
+    assert (headers["__streams.dropped.window_start"], headers["__streams.dropped.window_end"]) == (
+        b"0", b"100")
+    # Stream time 250 is 150 ms past the window's close (end 100 + grace 0).
+    assert headers["__streams.dropped.late_by_ms"] == b"150"
+    assert (headers["__streams.dropped.topic"], headers["__streams.dropped.offset"]) == (b"in", b"1")
