@@ -63,6 +63,10 @@ class StreamsConfig:
     # Records an aggregation drops (too late for their window, null key or value) are
     # written here, raw, with headers saying why; None: they are only counted and logged.
     late_records_topic: str | None = None
+    # Off (None) by default, as Kafka Streams: after this long with no records, suppress()
+    # buffers let wall-clock time move their stream time on, so windows of a quiet
+    # partition close. A departure from Kafka Streams' event-time semantics.
+    window_close_wall_clock_ms: int | None = None
     # One block cache and write-buffer budget shared by every RocksDB store of the process.
     rocksdb_cache_bytes: int = attrs.field(default=64 * 1024 * 1024, validator=positive)
     # host:port where this instance answers interactive queries (reported to the group).

@@ -12,6 +12,9 @@ Kafka Streams' rules (`ki/suppress/*`, `si/InMemoryTimeOrderedKeyValueChangeBuff
 - Emission happens only when a record arrives (stream time moves), in
   buffer-time order. The buffer is a store (in memory, changelogged), so a
   restarted task gets it back.
+- `window_close_wall_clock_ms` (an app setting, off by default; not in Kafka
+  Streams): after that long without records, wall-clock time moves the
+  buffer's stream time on, so final results of a quiet partition come out.
 - `BufferConfig.max_records(n)` bounds it: `.emit_early_when_full()` (its
   default) emits the oldest entries early; `.shutdown_when_full()` never
   does, and a strict buffer that overflows stops the app with an error.
@@ -29,7 +32,7 @@ import attrs
 
 from flowlog_streams.aggregate_processors import Change
 from flowlog_streams.errors import SerializationError, StreamsException
-from flowlog_streams.processor import Processor, ProcessorContext, Record
+from flowlog_streams.processor import Processor, ProcessorContext, PunctuationType, Record
 from flowlog_streams.serdes import Serde
 from flowlog_streams.windows import Duration, SessionWindows, TimeWindows, Windowed, to_ms
 
@@ -112,6 +115,8 @@ class KTableSuppressProcessor(Processor):
         self._entries: dict[Any, tuple[int, Any, int]] = {}
         self._heap: list[tuple[int, int, Any]] = []
         self._order = itertools.count()
+        self._idle_ms = 0
+        self._last_record_wall_ms = 0
 
     def init(self, context: ProcessorContext) -> None:
         self.context = context
@@ -122,6 +127,23 @@ class KTableSuppressProcessor(Processor):
             found = self._store.get_with_timestamp(key)
             timestamp = found[1] if found is not None else buffer_time
             self._remember(key, buffer_time, value, timestamp)
+        idle_ms = getattr(context.app_config, "window_close_wall_clock_ms", None)
+        if idle_ms:
+            # A departure from Kafka Streams (opt-in): on a quiet partition stream time stands
+            # still and windows never close; after idle_ms without records, let wall-clock
+            # time move this buffer's stream time on.
+            self._idle_ms = idle_ms
+            self._last_record_wall_ms = context.current_system_time_ms()
+            context.schedule(max(1, min(idle_ms, 1_000)), PunctuationType.WALL_CLOCK_TIME,
+                             self._advance_when_idle)
+
+    def _advance_when_idle(self, now_ms: int) -> None:
+        idle = now_ms - self._last_record_wall_ms
+        if idle < self._idle_ms or self._observed_ms < 0:
+            return
+        self._observed_ms += idle
+        self._last_record_wall_ms = now_ms
+        self._emit_due()
 
     def _remember(self, key: Any, buffer_time: int, value: Any, timestamp: int) -> None:
         self._entries[key] = (buffer_time, value, timestamp)
@@ -133,6 +155,8 @@ class KTableSuppressProcessor(Processor):
         value = change.new if isinstance(change, Change) else change
         if record.timestamp > self._observed_ms:
             self._observed_ms = record.timestamp
+        if self._idle_ms:
+            self._last_record_wall_ms = self.context.current_system_time_ms()
         if self._suppressed.until_close:
             if not isinstance(key, Windowed):
                 raise StreamsException("until_window_closes() got a key without a window")

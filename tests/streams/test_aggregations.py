@@ -376,3 +376,33 @@ def test_late_records_go_to_the_late_records_topic_with_why() -> None:
     # Stream time 250 is 150 ms past the window's close (end 100 + grace 0).
     assert headers["__streams.dropped.late_by_ms"] == b"150"
     assert (headers["__streams.dropped.topic"], headers["__streams.dropped.offset"]) == (b"in", b"1")
+
+
+def test_window_close_wall_clock_ms_closes_windows_of_a_quiet_partition() -> None:
+    from flowlog_streams import Suppressed
+
+    def topology() -> Any:
+        builder = StreamsBuilder()
+        builder.stream("in", key_serde=S, value_serde=S).group_by_key().windowed_by(
+            TimeWindows.of_size_and_grace(1_000, 0)
+        ).count().suppress(Suppressed.until_window_closes()).to_stream().to(
+            "out", key_serde=Serdes.windowed(S), value_serde=L)
+        return builder.build()
+
+    # Off (Kafka Streams): no new record, no new stream time, the window never closes.
+    with TopologyTestDriver(topology()) as driver:
+        inp = driver.create_input_topic("in", S, S)
+        out = driver.create_output_topic("out", Serdes.windowed(S), L)
+        inp.pipe_input("k", "v", timestamp=500)
+        driver.advance_wall_clock_time(60_000)
+        assert out.is_empty()
+    # On: after 5 s of wall-clock quiet, stream time follows the wall clock.
+    config = {"window_close_wall_clock_ms": 5_000}
+    with TopologyTestDriver(topology(), config=config) as driver:
+        inp = driver.create_input_topic("in", S, S)
+        out = driver.create_output_topic("out", Serdes.windowed(S), L)
+        inp.pipe_input("k", "v", timestamp=500)
+        driver.advance_wall_clock_time(4_000)
+        assert out.is_empty()
+        driver.advance_wall_clock_time(2_000)
+        assert out.read_key_values_to_list() == [(Windowed("k", Window(0, 1_000)), 1)]
