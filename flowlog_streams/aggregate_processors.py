@@ -37,11 +37,15 @@ class Change:
     old: Any = None
 
 
-class KStreamAggregateProcessor(Processor):
+class _StoreAggregate(Processor):
+    """What every aggregation shares: its store (whose flushes it forwards) and null checks."""
+
     def __init__(self, store_name: str, initializer: Initializer, aggregator: Aggregator) -> None:
         self._store_name = store_name
         self._initializer = initializer
         self._aggregator = aggregator
+        # This operator's own stream time (Kafka Streams keeps one per operator, not persisted).
+        self._observed_ms = -1
 
     def init(self, context: ProcessorContext) -> None:
         self.context = context
@@ -52,13 +56,27 @@ class KStreamAggregateProcessor(Processor):
     def _emit(self, key: Any, new: Any, old: Any, timestamp: int) -> None:
         self._forward(Record(key, Change(new, old), timestamp))
 
+    def _accept(self, record: Record) -> bool:
+        """False (and the record counted as dropped) for a null key or value."""
+        if record.key is not None and record.value is not None:
+            if record.timestamp > self._observed_ms:
+                self._observed_ms = record.timestamp
+            return True
+        self._dropped(DROP_NULL_KEY if record.key is None else DROP_NULL_VALUE)
+        return False
+
+    def _dropped(self, reason: str, window: Window | None = None,
+                 late_by_ms: int | None = None) -> None:
+        self.context.record_dropped(  # type: ignore[attr-defined]
+            reason, self._store_name, window=window, late_by_ms=late_by_ms
+        )
+
+
+class KStreamAggregateProcessor(_StoreAggregate):
     def process(self, record: Record) -> None:
-        key = record.key
-        if key is None or record.value is None:
-            self.context.record_dropped(  # type: ignore[attr-defined]
-                DROP_NULL_KEY if key is None else DROP_NULL_VALUE, self._store_name
-            )
+        if not self._accept(record):
             return
+        key = record.key
         found = self._store.get_with_timestamp(key)
         if found is None:
             old, timestamp = None, record.timestamp
@@ -71,22 +89,12 @@ class KStreamAggregateProcessor(Processor):
         self._store.put(key, new, timestamp, old)
 
 
-class KStreamWindowAggregateProcessor(Processor):
+class KStreamWindowAggregateProcessor(_StoreAggregate):
     def __init__(self, store_name: str, windows: TimeWindows, initializer: Initializer,
                  aggregator: Aggregator) -> None:
-        self._store_name = store_name
+        super().__init__(store_name, initializer, aggregator)
         self._windows = windows
-        self._initializer = initializer
-        self._aggregator = aggregator
-        # This operator's own stream time (Kafka Streams keeps one per operator, not persisted).
-        self._observed_ms = -1
-
-    def init(self, context: ProcessorContext) -> None:
-        self.context = context
-        self._store = context.get_state_store(self._store_name)
-        self._store.listener = self._emit
-        self._forward = context.forward
-        self._size_ms = self._windows.size_ms
+        self._size_ms = windows.size_ms
 
     def _emit(self, key: Any, new: Any, old: Any, timestamp: int) -> None:
         inner, start = key
@@ -94,22 +102,15 @@ class KStreamWindowAggregateProcessor(Processor):
                              Change(new, old), timestamp))
 
     def process(self, record: Record) -> None:
-        key = record.key
-        if key is None or record.value is None:
-            self.context.record_dropped(  # type: ignore[attr-defined]
-                DROP_NULL_KEY if key is None else DROP_NULL_VALUE, self._store_name
-            )
+        if not self._accept(record):
             return
+        key = record.key
         timestamp = record.timestamp
-        if timestamp > self._observed_ms:
-            self._observed_ms = timestamp
         close_ms = self._observed_ms - self._windows.grace_ms
         store = self._store
         for window in self._windows.windows_for(timestamp):
             if window.end <= close_ms:
-                self.context.record_dropped(  # type: ignore[attr-defined]
-                    DROP_LATE, self._store_name, window=window, late_by_ms=close_ms - window.end,
-                )
+                self._dropped(DROP_LATE, window, close_ms - window.end)
                 continue
             found = store.fetch_with_timestamp(key, window.start)
             if found is None:
@@ -120,15 +121,13 @@ class KStreamWindowAggregateProcessor(Processor):
                 aggregate = old
             new = self._aggregator(key, record.value, aggregate)
             if not store.put(key, window.start, new, max(timestamp, stored_timestamp), old):
-                self.context.record_dropped(  # type: ignore[attr-defined]
-                    DROP_LATE, self._store_name, window=window, late_by_ms=0,
-                )
+                self._dropped(DROP_LATE, window, 0)  # past the store's retention
 
 
 Merger = Callable[[Any, Any, Any], Any]  # (key, aggregate_one, aggregate_two) -> merged
 
 
-class KStreamSessionWindowAggregateProcessor(Processor):
+class KStreamSessionWindowAggregateProcessor(_StoreAggregate):
     """Session windows (`ki/KStreamSessionWindowAggregate.java`).
 
     A record at t joins every session of its key with end >= t - gap and
@@ -141,33 +140,19 @@ class KStreamSessionWindowAggregateProcessor(Processor):
 
     def __init__(self, store_name: str, windows: SessionWindows, initializer: Initializer,
                  aggregator: Aggregator, merger: Merger) -> None:
-        self._store_name = store_name
+        super().__init__(store_name, initializer, aggregator)
         self._windows = windows
-        self._initializer = initializer
-        self._aggregator = aggregator
         self._merger = merger
-        self._observed_ms = -1
-
-    def init(self, context: ProcessorContext) -> None:
-        self.context = context
-        self._store = context.get_state_store(self._store_name)
-        self._store.listener = self._emit
-        self._forward = context.forward
 
     def _emit(self, key: Any, new: Any, old: Any, timestamp: int) -> None:
         inner, start, end = key
         self._forward(Record(Windowed(inner, Window(start, end)), Change(new, old), end))
 
     def process(self, record: Record) -> None:
-        key = record.key
-        if key is None or record.value is None:
-            self.context.record_dropped(  # type: ignore[attr-defined]
-                DROP_NULL_KEY if key is None else DROP_NULL_VALUE, self._store_name
-            )
+        if not self._accept(record):
             return
+        key = record.key
         timestamp = record.timestamp
-        if timestamp > self._observed_ms:
-            self._observed_ms = timestamp
         gap = self._windows.gap_ms
         close_ms = self._observed_ms - self._windows.grace_ms - gap
         store = self._store
@@ -179,9 +164,7 @@ class KStreamSessionWindowAggregateProcessor(Processor):
             start = min(start, session_start)
             end = max(end, session_end)
         if end < close_ms:
-            self.context.record_dropped(  # type: ignore[attr-defined]
-                DROP_LATE, self._store_name, window=Window(start, end), late_by_ms=close_ms - end,
-            )
+            self._dropped(DROP_LATE, Window(start, end), close_ms - end)
             return
         aggregate = self._aggregator(key, record.value, aggregate)
         previous = None

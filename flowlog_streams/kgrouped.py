@@ -52,17 +52,13 @@ class KGroupedStream:
     # ---------------------------------------------------------------- aggregations
 
     def count(self, materialized: Materialized | None = None, *, name: str | None = None) -> KTable:
-        materialized = materialized or Materialized()
-        if materialized.value_serde is None:
-            materialized = materialized.with_value_serde(Serdes.long())
+        materialized = _values_as(materialized, Serdes.long())
         return self.aggregate(_zero, _count, materialized, name=name)
 
     def reduce(self, reducer: Reducer, materialized: Materialized | None = None, *,
                name: str | None = None) -> KTable:
         _check(reducer, "reduce")
-        materialized = materialized or Materialized()
-        if materialized.value_serde is None and self.value_serde is not None:
-            materialized = materialized.with_value_serde(self.value_serde)
+        materialized = _values_as(materialized, self.value_serde)
         return self._aggregate_with(_Reduce(reducer).initial, _Reduce(reducer), materialized, name)
 
     def aggregate(self, initializer: Initializer, aggregator: Aggregator,
@@ -131,17 +127,13 @@ class TimeWindowedKStream:
         self._windows = windows
 
     def count(self, materialized: Materialized | None = None, *, name: str | None = None) -> KTable:
-        materialized = materialized or Materialized()
-        if materialized.value_serde is None:
-            materialized = materialized.with_value_serde(Serdes.long())
+        materialized = _values_as(materialized, Serdes.long())
         return self.aggregate(_zero, _count, materialized, name=name)
 
     def reduce(self, reducer: Reducer, materialized: Materialized | None = None, *,
                name: str | None = None) -> KTable:
         _check(reducer, "reduce")
-        materialized = materialized or Materialized()
-        if materialized.value_serde is None and self._grouped.value_serde is not None:
-            materialized = materialized.with_value_serde(self._grouped.value_serde)
+        materialized = _values_as(materialized, self._grouped.value_serde)
         reduce = _Reduce(reducer)
         return self._windowed(reduce.initial, reduce, materialized, name)
 
@@ -168,17 +160,13 @@ class SessionWindowedKStream:
         self._windows = windows
 
     def count(self, materialized: Materialized | None = None, *, name: str | None = None) -> KTable:
-        materialized = materialized or Materialized()
-        if materialized.value_serde is None:
-            materialized = materialized.with_value_serde(Serdes.long())
+        materialized = _values_as(materialized, Serdes.long())
         return self.aggregate(_zero, _count, _add, materialized, name=name)
 
     def reduce(self, reducer: Reducer, materialized: Materialized | None = None, *,
                name: str | None = None) -> KTable:
         _check(reducer, "reduce")
-        materialized = materialized or Materialized()
-        if materialized.value_serde is None and self._grouped.value_serde is not None:
-            materialized = materialized.with_value_serde(self._grouped.value_serde)
+        materialized = _values_as(materialized, self._grouped.value_serde)
         reduce = _Reduce(reducer)
 
         def merge(key: Any, first: Any, second: Any) -> Any:
@@ -225,6 +213,14 @@ class _Reduce:
         if aggregate is _Reduce._NOTHING:
             return value
         return self._reducer(aggregate, value)
+
+
+def _values_as(materialized: Materialized | None, serde: Serde | None) -> Materialized:
+    """The store's value serde: the Materialized's own, else `serde` (count: long)."""
+    materialized = materialized or Materialized()
+    if materialized.value_serde is None and serde is not None:
+        materialized = materialized.with_value_serde(serde)
+    return materialized
 
 
 def _check(function: Any, what: str) -> None:

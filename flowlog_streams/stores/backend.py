@@ -82,3 +82,24 @@ def checked_metadata(metadata: Mapping[str, int] | None) -> dict[str, int]:
             raise ValueError(f"metadata {name!r} = {number!r} out of range")
         checked[name] = number
     return checked
+
+
+class BackendStore:
+    """What every store does by handing on to its backend (a mixin; set `_backend`)."""
+
+    _backend: OrderedBytesBackend
+
+    def approximate_num_entries(self) -> int:
+        return self._backend.approximate_num_entries()
+
+    def checkpoint(self) -> dict[str, int]:
+        return self._backend.checkpoint()
+
+    def flush(self) -> None:
+        self._backend.flush()
+
+    def close(self) -> None:
+        self._backend.close()
+
+    def destroy(self) -> None:
+        self._backend.destroy()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from flowlog_streams.stores.api import Checkpoint, Put
-from flowlog_streams.stores.backend import OrderedBytesBackend
+from flowlog_streams.stores.backend import BackendStore, OrderedBytesBackend
 from flowlog_streams.stores.key_schema import check_key, check_value
 
 
-class KeyValueStore:
+class KeyValueStore(BackendStore):
     """KeyValueBytesStore: keys in unsigned byte order, one atomic write per batch."""
 
     def __init__(self, name: str, backend: OrderedBytesBackend) -> None:
@@ -46,18 +46,3 @@ class KeyValueStore:
 
     def all(self) -> Iterator[tuple[bytes, bytes]]:
         return self._backend.scan(None, None)
-
-    def approximate_num_entries(self) -> int:
-        return self._backend.approximate_num_entries()
-
-    def checkpoint(self) -> dict[str, int]:
-        return self._backend.checkpoint()
-
-    def flush(self) -> None:
-        self._backend.flush()
-
-    def close(self) -> None:
-        self._backend.close()
-
-    def destroy(self) -> None:
-        self._backend.destroy()

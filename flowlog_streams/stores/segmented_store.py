@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from flowlog_streams.stores.api import Checkpoint
-from flowlog_streams.stores.backend import BytesBatch, OrderedBytesBackend
+from flowlog_streams.stores.backend import BackendStore, BytesBatch, OrderedBytesBackend
 from flowlog_streams.stores.key_schema import segment_prefix
 from flowlog_streams.stores.retention import NO_STREAM_TIME, Retention
 
 OBSERVED_STREAM_TIME = "observed_stream_time_ms"
 
 
-class SegmentedStore:
+class SegmentedStore(BackendStore):
     def __init__(
         self, name: str, backend: OrderedBytesBackend, retention_ms: int, segment_interval_ms: int | None = None
     ) -> None:
@@ -29,20 +29,6 @@ class SegmentedStore:
         """The highest time written (drives expiry); -1 before any."""
         return self._observed_ms
 
-    def approximate_num_entries(self) -> int:
-        return self._backend.approximate_num_entries()
-
-    def checkpoint(self) -> dict[str, int]:
-        return self._backend.checkpoint()
-
-    def flush(self) -> None:
-        self._backend.flush()
-
-    def close(self) -> None:
-        self._backend.close()
-
-    def destroy(self) -> None:
-        self._backend.destroy()
 
     def _commit(self, batch: BytesBatch, observed_ms: int, checkpoint: Checkpoint | None, dropped: int) -> None:
         """Commit batch with expiry up to observed_ms, the new stream time, and the checkpoint."""
