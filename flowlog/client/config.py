@@ -97,6 +97,9 @@ class ConsumerConfig(ClientConfig):
     max_partition_fetch_bytes: int = attrs.field(default=1024 * 1024, validator=positive)
     # Decoded fetch results held for the application, per consumer.
     fetch_buffer_max_chunks: int = attrs.field(default=64, validator=positive)
+    # Read-ahead bound in decoded records too: 64 chunks of tiny records would be millions of
+    # Python objects. Fetching pauses while the buffer holds this many untaken records.
+    fetch_buffer_max_records: int = attrs.field(default=200_000, validator=positive)
     session_timeout_ms: int = attrs.field(default=45_000, validator=positive)
     rebalance_timeout_ms: int = attrs.field(default=300_000, validator=positive)
     heartbeat_interval_ms: int = attrs.field(default=3_000, validator=positive)

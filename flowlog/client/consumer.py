@@ -318,7 +318,7 @@ class Consumer:
     def _take(self, max_records: int) -> dict[TopicPartition, list[ConsumerRecord]]:
         fetcher = self.fetcher
         buffer = fetcher.buffer
-        was_full = len(buffer) >= self.config.fetch_buffer_max_chunks
+        was_full = fetcher.buffer_full()
         taken: dict[TopicPartition, list[ConsumerRecord]] = {}
         room = max_records
         while buffer and room > 0:
@@ -344,7 +344,7 @@ class Consumer:
             if end >= len(records):
                 buffer.popleft()
                 state.position = max(position, state.position or 0, chunk.next_fetch_offset)
-        if was_full and len(buffer) < self.config.fetch_buffer_max_chunks:
+        if was_full and not fetcher.buffer_full():
             fetcher.notify()
         return taken
 

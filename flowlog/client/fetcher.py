@@ -4,6 +4,7 @@ Each assigned partition has a *position* (next offset the application gets)
 and a *fetch offset* (next offset to ask the broker for). The fetch offset runs
 ahead of the position: while the application works through one chunk, the
 next Fetch is already in flight (pipelining), up to fetch_buffer_max_chunks
+(and fetch_buffer_max_records decoded records)
 buffered chunks per consumer. A seek or pause bumps the partition's epoch, so
 chunks and responses fetched for the old position are dropped.
 """
@@ -182,6 +183,14 @@ class Fetcher:
     async def wait_changed(self) -> None:
         await self._changed.wait()
 
+    def buffer_full(self) -> bool:
+        """Read-ahead is at its bound: in chunks, or in decoded records not yet taken."""
+        buffer = self.buffer
+        if len(buffer) >= self._config.fetch_buffer_max_chunks:
+            return True
+        untaken = sum(len(chunk.records) - chunk.index for chunk in buffer)
+        return untaken >= self._config.fetch_buffer_max_records
+
     def drop_buffered(self, tp: TopicPartition) -> None:
         self.buffer = deque(chunk for chunk in self.buffer if chunk.tp != tp)
 
@@ -203,7 +212,7 @@ class Fetcher:
                         self.notify()
                         continue
                     fetchable = [tp for tp in mine if self.states[tp].fetchable()]
-                    if not fetchable or len(self.buffer) >= self._config.fetch_buffer_max_chunks:
+                    if not fetchable or self.buffer_full():
                         await changed.wait()
                         continue
                     await self._fetch(node_id, fetchable)

@@ -281,3 +281,21 @@ async def test_pausing_at_any_moment_loses_and_repeats_nothing(broker) -> None: 
         for tp in tps:
             offsets = [r.offset for r in records if r.partition == tp.partition]
             assert offsets == list(range(count // 2)), (delay_steps, tp, offsets[:10])
+
+
+async def test_read_ahead_stops_at_fetch_buffer_max_records(broker) -> None:  # type: ignore[no-untyped-def]
+    await create_topic(broker.bootstrap, "tiny", partitions=1)
+    async with Producer(broker.bootstrap, linger_ms=5) as producer:
+        for index in range(5_000):
+            await producer.send("tiny", b"%d" % index, partition=0)
+    tp = TopicPartition("tiny", 0)
+    async with Consumer(broker.bootstrap, fetch_buffer_max_records=500,
+                        max_partition_fetch_bytes=4_096) as consumer:
+        consumer.assign([tp])
+        consumer.seek(tp, 0)
+        await trio.sleep(0.5)  # nobody takes records: read-ahead must stop at the bound
+        fetched = consumer.fetcher.statistics().records_fetched
+        # The bound, plus at most the one fetch that crossed it (4 KiB of tiny records).
+        assert 500 <= fetched <= 500 + 600, fetched
+        records = await consume_all(consumer, 5_000)
+    assert [r.offset for r in records] == list(range(5_000))
