@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup tools test lint demo bench streams-bench quix-venv clean
+.PHONY: setup tools test lint demo bench streams-bench streams-state-bench quix-venv clean
 
 # apt-get needs root; use sudo when we are not root and it is there.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
@@ -56,10 +56,14 @@ bench: $(BENCH_STAMP) $(QUIX_STAMP)
 	status=0; \
 	$(BIN)/python -m bench.run || status=$$?; \
 	$(BIN)/python -m bench.streams_bench || status=$$?; \
+	$(BIN)/python -m bench.streams_state_bench || status=$$?; \
 	exit $$status
 
 streams-bench: $(STAMP) $(QUIX_STAMP)
 	$(BIN)/python -m bench.streams_bench
+
+streams-state-bench: $(STAMP) $(QUIX_STAMP)
+	$(BIN)/python -m bench.streams_state_bench
 
 clean:
 	rm -rf $(VENV) $(QUIX_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -46,6 +46,8 @@ from flowlog_streams.topology import KEY_VALUE, Topology
 
 logger = logging.getLogger("flowlog_streams.app")
 
+# The consumer's read-ahead, in decoded records (users may override in consumer_config).
+STREAMS_READ_AHEAD_RECORDS: Final = 50_000
 # A clean shutdown (final commit, LeaveGroup) gets this long before it is abandoned.
 SHUTDOWN_TIMEOUT_S: Final = 30.0
 
@@ -228,6 +230,9 @@ class StreamsApp:
                     num_standby_replicas=config.num_standby_replicas, states=self._states,
                 )
                 consumer_options = {
+                    # Read-ahead in records: enough to keep fetches in flight, bounded so a
+                    # topic of tiny records cannot fill memory with decoded records.
+                    "fetch_buffer_max_records": STREAMS_READ_AHEAD_RECORDS,
                     "auto_offset_reset": config.auto_offset_reset,
                     "session_timeout_ms": config.session_timeout_ms,
                     "heartbeat_interval_ms": config.heartbeat_interval_ms,

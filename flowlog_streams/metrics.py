@@ -58,6 +58,10 @@ class RuntimeMetrics:
             "records_produced": totals.get("records_produced", 0),
             "records_skipped_deserialization": totals.get("records_handled_deserialization", 0),
             "records_skipped_processing": totals.get("records_handled_processing", 0),
+            "records_dropped": {
+                name[len("records_dropped_"):]: value for name, value in sorted(totals.items())
+                if name.startswith("records_dropped_")
+            },
             "process_rate_per_s": recent_rate,
             "process_rate_per_s_since_start": self.records_processed / elapsed,
             "commits": self.commits,
@@ -78,4 +82,6 @@ def _task_counters(task: StreamTask) -> dict[str, int]:
         "records_handled_deserialization": metrics.records_handled["deserialization"],
         "records_handled_processing": metrics.records_handled["processing"],
         "punctuations": metrics.punctuations,
+        # Records operators dropped (late, null key or value), one counter per reason.
+        **{f"records_dropped_{reason}": count for reason, count in metrics.records_dropped.items()},
     }
