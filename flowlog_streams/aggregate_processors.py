@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 
 from flowlog_streams.processor import Processor, ProcessorContext, Record
-from flowlog_streams.windows import SessionWindows, TimeWindows, Window, Windowed
+from flowlog_streams.windows import SessionWindows, SlidingWindows, TimeWindows, Window, Windowed
 
 Initializer = Callable[[], Any]
 Aggregator = Callable[[Any, Any, Any], Any]  # (key, value, aggregate) -> new aggregate
@@ -174,6 +174,123 @@ class KStreamSessionWindowAggregateProcessor(_StoreAggregate):
                 continue
             store.put(key, session_start, session_end, None, session_end, session_aggregate)
         store.put(key, start, end, aggregate, end, previous)
+
+
+class KStreamSlidingWindowAggregateProcessor(_StoreAggregate):
+    """Sliding windows (`ki/KStreamSlidingWindowAggregate.java`, in-order variant).
+
+    Windows are [start, start + d], both ends inclusive, and exist only where
+    records make them: each record gets a left window [t - d, t] and, when a
+    later record of its key is within d, a right window [t + 1, t + 1 + d];
+    a window is never empty. The record is late if t + d < close (stream time
+    - grace); a window is updated iff its end >= close.
+    """
+
+    def __init__(self, store_name: str, windows: SlidingWindows, initializer: Initializer,
+                 aggregator: Aggregator) -> None:
+        super().__init__(store_name, initializer, aggregator)
+        self._difference_ms = windows.time_difference_ms
+        self._grace_ms = windows.grace_ms
+
+    def _emit(self, key: Any, new: Any, old: Any, timestamp: int) -> None:
+        inner, start = key
+        self._forward(Record(Windowed(inner, Window(start, start + self._difference_ms)),
+                             Change(new, old), timestamp))
+
+    def process(self, record: Record) -> None:
+        if not self._accept(record):
+            return
+        t = record.timestamp
+        d = self._difference_ms
+        close_ms = self._observed_ms - self._grace_ms
+        if t + d < close_ms:
+            self._dropped(DROP_LATE, Window(t, t + d), close_ms - (t + d))
+            return
+        if t < d:
+            self._process_early(record, close_ms)
+        else:
+            self._process_in_order(record, close_ms)
+
+    def _process_in_order(self, record: Record, close_ms: int) -> None:
+        key, t, d = record.key, record.timestamp, self._difference_ms
+        starts: set[int] = set()
+        left_aggregate: tuple[Any, int] | None = None
+        right_aggregate: tuple[Any, int] | None = None
+        left_created = right_created = False
+        previous_timestamp: int | None = None
+        for start, value, timestamp in self._store.fetch_range_with_timestamps(
+                key, max(0, t - 2 * d), t + 1):
+            starts.add(start)
+            end = start + d
+            if end < t:
+                left_aggregate = (value, timestamp)
+                previous_timestamp = timestamp
+            elif end == t:
+                left_created = True
+                if timestamp < t:
+                    previous_timestamp = timestamp
+                self._update(record, start, (value, timestamp), close_ms)
+            elif start <= t:
+                right_aggregate = (value, timestamp)
+                self._update(record, start, (value, timestamp), close_ms)
+            elif start == t + 1:
+                right_created = True
+        if previous_timestamp is not None:
+            previous_right = previous_timestamp + 1
+            if previous_right not in starts and previous_right + d >= t:
+                self._update(record, previous_right, (self._initializer(), t), close_ms)
+        if not left_created:
+            if previous_timestamp is not None and t - d <= previous_timestamp:
+                assert left_aggregate is not None
+                seed = (left_aggregate[0], t)
+            else:
+                seed = (self._initializer(), t)
+            self._update(record, t - d, seed, close_ms)
+        if not right_created and right_aggregate is not None and right_aggregate[1] > t:
+            self._create_right(key, t, right_aggregate)
+
+    def _process_early(self, record: Record, close_ms: int) -> None:
+        """t < d: windows cannot start before 0, so [0, d] stands in for the left window."""
+        key, t = record.key, record.timestamp
+        starts: set[int] = set()
+        combined: tuple[int, Any, int] | None = None
+        right_aggregate: tuple[Any, int] | None = None
+        right_created = False
+        previous_timestamp: int | None = None
+        for start, value, timestamp in self._store.fetch_range_with_timestamps(key, 0, t + 1):
+            starts.add(start)
+            if start == 0:
+                combined = (start, value, timestamp)
+                if timestamp < t:
+                    previous_timestamp = timestamp
+            elif start <= t:
+                right_aggregate = (value, timestamp)
+                self._update(record, start, (value, timestamp), close_ms)
+            elif start == t + 1:
+                right_created = True
+        if right_aggregate is None and combined is not None and combined[2] > t:
+            right_aggregate = (combined[1], combined[2])
+        if not right_created and right_aggregate is not None and right_aggregate[1] > t:
+            self._create_right(key, t, right_aggregate)
+        if previous_timestamp is not None and previous_timestamp + 1 not in starts:
+            self._update(record, previous_timestamp + 1, (self._initializer(), t), close_ms)
+        if combined is None:
+            self._update(record, 0, (self._initializer(), t), close_ms)
+        else:
+            self._update(record, 0, (combined[1], combined[2]), close_ms)
+
+    def _create_right(self, key: Any, t: int, aggregate: tuple[Any, int]) -> None:
+        """[t + 1, t + 1 + d] holds what the window the record fell into held after it."""
+        self._store.put(key, t + 1, aggregate[0], aggregate[1], None)
+
+    def _update(self, record: Record, start: int, current: tuple[Any, int], close_ms: int) -> None:
+        if start + self._difference_ms < close_ms:
+            self._dropped(DROP_LATE, Window(start, start + self._difference_ms),
+                          close_ms - (start + self._difference_ms))
+            return
+        old, timestamp = current
+        new = self._aggregator(record.key, record.value, old)
+        self._store.put(record.key, start, new, max(record.timestamp, timestamp), old)
 
 
 class ToStreamProcessor(Processor):

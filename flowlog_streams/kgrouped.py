@@ -17,15 +17,21 @@ from flowlog_streams.aggregate_processors import (
     Initializer,
     KStreamAggregateProcessor,
     KStreamSessionWindowAggregateProcessor,
+    KStreamSlidingWindowAggregateProcessor,
     KStreamWindowAggregateProcessor,
     Merger,
 )
-from flowlog_streams.errors import TopologyException
 from flowlog_streams.ktable import KTable
 from flowlog_streams.materialized import Materialized
 from flowlog_streams.serdes import Serde, Serdes
 from flowlog_streams.topology import KEY_VALUE, SESSION, WINDOW, StoreSpec
-from flowlog_streams.windows import SessionWindows, TimeWindows, WindowedSerde, check_windows
+from flowlog_streams.windows import (
+    SessionWindows,
+    SlidingWindows,
+    TimeWindows,
+    WindowedSerde,
+    check_windows,
+)
 
 if TYPE_CHECKING:
     from flowlog_streams.kstream import KStream
@@ -67,13 +73,12 @@ class KGroupedStream:
         _check(aggregator, "aggregate (aggregator)")
         return self._aggregate_with(initializer, aggregator, materialized or Materialized(), name)
 
-    def windowed_by(self, windows: TimeWindows | SessionWindows) -> Any:
-        """TimeWindows -> TimeWindowedKStream; SessionWindows -> SessionWindowedKStream."""
+    def windowed_by(self, windows: TimeWindows | SlidingWindows | SessionWindows) -> Any:
+        """Time or sliding windows -> TimeWindowedKStream (as Kafka Streams); sessions ->
+        SessionWindowedKStream."""
         check_windows(windows)
         if isinstance(windows, SessionWindows):
             return SessionWindowedKStream(self, windows)
-        if not isinstance(windows, TimeWindows):
-            raise TopologyException("sliding windows arrive in a later release")
         return TimeWindowedKStream(self, windows)
 
     # ---------------------------------------------------------------- building
@@ -89,7 +94,7 @@ class KGroupedStream:
     def _build(self, initializer: Initializer, aggregator: Aggregator, materialized: Materialized,
                name: str | None, kind: str, retention_ms: int,
                supplier: Callable[[str], Any],
-               windowed: TimeWindows | SessionWindows | None) -> KTable:
+               windowed: TimeWindows | SlidingWindows | SessionWindows | None) -> KTable:
         builder = self._stream.builder
         builder._check_open()
         store_name = materialized.store_name or builder.new_name("KSTREAM-AGGREGATE-STATE-STORE-")
@@ -122,7 +127,7 @@ class KGroupedStream:
 
 
 class TimeWindowedKStream:
-    def __init__(self, grouped: KGroupedStream, windows: TimeWindows) -> None:
+    def __init__(self, grouped: KGroupedStream, windows: TimeWindows | SlidingWindows) -> None:
         self._grouped = grouped
         self._windows = windows
 
@@ -147,9 +152,13 @@ class TimeWindowedKStream:
                   materialized: Materialized, name: str | None) -> KTable:
         windows = self._windows
         retention = max(materialized.retention_ms or 0, windows.retention_ms)
+        def supplier(store: str) -> Any:
+            if isinstance(windows, SlidingWindows):
+                return KStreamSlidingWindowAggregateProcessor(store, windows, initializer, aggregator)
+            return KStreamWindowAggregateProcessor(store, windows, initializer, aggregator)
+
         return self._grouped._build(
-            initializer, aggregator, materialized, name, WINDOW, retention,
-            lambda store: KStreamWindowAggregateProcessor(store, windows, initializer, aggregator),
+            initializer, aggregator, materialized, name, WINDOW, retention, supplier,
             windowed=windows,
         )
 

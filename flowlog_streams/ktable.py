@@ -15,7 +15,7 @@ from flowlog_streams.errors import TopologyException
 from flowlog_streams.serdes import Serde
 from flowlog_streams.suppress import BufferedValueSerde, KTableSuppressProcessor, Suppressed
 from flowlog_streams.topology import KEY_VALUE, StoreSpec
-from flowlog_streams.windows import SessionWindows, TimeWindows
+from flowlog_streams.windows import SessionWindows, SlidingWindows, TimeWindows
 
 if TYPE_CHECKING:
     from flowlog_streams.builder import StreamsBuilder
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 class KTable:
     def __init__(self, builder: StreamsBuilder, node_name: str, store_name: str | None,
                  key_serde: Serde | None, value_serde: Serde | None,
-                 windows: TimeWindows | SessionWindows | None = None) -> None:
+                 windows: TimeWindows | SlidingWindows | SessionWindows | None = None) -> None:
         self.builder = builder
         self.node_name = node_name
         self.key_serde = key_serde

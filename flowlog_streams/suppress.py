@@ -34,7 +34,14 @@ from flowlog_streams.aggregate_processors import Change
 from flowlog_streams.errors import SerializationError, StreamsException
 from flowlog_streams.processor import Processor, ProcessorContext, PunctuationType, Record
 from flowlog_streams.serdes import Serde
-from flowlog_streams.windows import Duration, SessionWindows, TimeWindows, Windowed, to_ms
+from flowlog_streams.windows import (
+    Duration,
+    SessionWindows,
+    SlidingWindows,
+    TimeWindows,
+    Windowed,
+    to_ms,
+)
 
 _BUFFER_TIME = struct.Struct(">q")
 
@@ -100,7 +107,7 @@ class BufferedValueSerde:
 
 class KTableSuppressProcessor(Processor):
     def __init__(self, store_name: str, suppressed: Suppressed,
-                 windows: TimeWindows | SessionWindows | None) -> None:
+                 windows: TimeWindows | SlidingWindows | SessionWindows | None) -> None:
         self._store_name = store_name
         self._suppressed = suppressed
         self._delay_ms = suppressed.time_to_wait_ms

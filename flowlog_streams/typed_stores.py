@@ -229,18 +229,23 @@ class TimestampedWindowStore(_CachedStore):
 
     def fetch_range(self, key: Any, time_from_ms: int, time_to_ms: int) -> Iterator[tuple[int, Any]]:
         """(window start, value) of `key`'s windows in the range, cached updates included."""
+        for start, value, _timestamp in self.fetch_range_with_timestamps(key, time_from_ms, time_to_ms):
+            yield start, value
+
+    def fetch_range_with_timestamps(self, key: Any, time_from_ms: int,
+                                    time_to_ms: int) -> list[tuple[int, Any, int]]:
+        """(window start, value, timestamp) of `key`'s live windows in the range, by start."""
         key_bytes = self._key_bytes(key)
-        found = {
-            start: self._deserialize_value(self._topic, decode_timestamped(data)[0])
-            for start, data in self.staged.fetch_range(key_bytes, time_from_ms, time_to_ms)
-        }
+        found: dict[int, tuple[Any, int]] = {}
+        for start, data in self.staged.fetch_range(key_bytes, time_from_ms, time_to_ms):
+            value, timestamp = decode_timestamped(data)
+            found[start] = (self._deserialize_value(self._topic, value), timestamp)
         expired = self.staged.expired
         for (cached_key, start), entry in self._cache.items():
             if cached_key == key_bytes and time_from_ms <= start <= time_to_ms and not expired(start):
-                found[start] = entry[1]
-        for start in sorted(found):
-            if found[start] is not None:
-                yield start, found[start]
+                found[start] = (entry[1], entry[3])
+        return [(start, found[start][0], found[start][1]) for start in sorted(found)
+                if found[start][0] is not None]
 
     def fetch_all(self, time_from_ms: int, time_to_ms: int) -> Iterator[tuple[Any, int, Any]]:
         """(key, window start, value) of every window starting in the range, cache included."""

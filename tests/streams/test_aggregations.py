@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flowlog_streams import Serdes, StreamsBuilder
 from flowlog_streams.materialized import Materialized
@@ -406,3 +408,58 @@ def test_window_close_wall_clock_ms_closes_windows_of_a_quiet_partition() -> Non
         assert out.is_empty()
         driver.advance_wall_clock_time(2_000)
         assert out.read_key_values_to_list() == [(Windowed("k", Window(0, 1_000)), 1)]
+
+
+def sliding_count(difference: int, grace: int) -> Any:
+    from flowlog_streams import SlidingWindows
+
+    builder = StreamsBuilder()
+    builder.stream("in", key_serde=S, value_serde=S).group_by_key().windowed_by(
+        SlidingWindows.of_time_difference_and_grace(difference, grace)
+    ).count(Materialized.as_("sliding").with_caching_disabled()).to_stream().to(
+        "out", key_serde=Serdes.windowed(S), value_serde=L)
+    return builder.build()
+
+
+def sliding_model(timestamps: list[int], difference: int) -> dict[tuple[int, int], int]:
+    """Kafka Streams' sliding windows by definition: a left window per record ([0, d] for
+    records before d), a right window after a record when a later one is within d, each
+    counting the records in [start, end]."""
+    starts = {max(0, t - difference) for t in timestamps}
+    starts |= {t + 1 for t in timestamps if any(t < u <= t + difference for u in timestamps)}
+    return {
+        (s, s + difference): sum(1 for t in timestamps if s <= t <= s + difference)
+        for s in starts
+    }
+
+
+def test_sliding_windows_example() -> None:
+    with TopologyTestDriver(sliding_count(10, 100)) as driver:
+        inp = driver.create_input_topic("in", S, S)
+        out = driver.create_output_topic("out", Serdes.windowed(S), L)
+        for ts in (15, 20, 40):
+            inp.pipe_input("k", "v", timestamp=ts)
+        final = {(k.window.start, k.window.end): v for k, v in out.read_key_values_to_map().items()}
+    assert final == {(5, 15): 1, (10, 20): 2, (16, 26): 1, (30, 40): 1}
+    assert final == sliding_model([15, 20, 40], 10)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=200), min_size=1, max_size=25))
+def test_sliding_windows_match_their_definition_in_any_order(timestamps: list[int]) -> None:
+    with TopologyTestDriver(sliding_count(30, 10_000)) as driver:
+        inp = driver.create_input_topic("in", S, S)
+        out = driver.create_output_topic("out", Serdes.windowed(S), L)
+        for ts in timestamps:
+            inp.pipe_input("k", "v", timestamp=ts)
+        final = {(k.window.start, k.window.end): v for k, v in out.read_key_values_to_map().items()}
+    assert final == sliding_model(timestamps, 30)
+
+
+def test_a_sliding_window_record_is_late_when_t_plus_difference_is_before_close() -> None:
+    with TopologyTestDriver(sliding_count(10, 5)) as driver:
+        inp = driver.create_input_topic("in", S, S)
+        inp.pipe_input("k", "v", timestamp=100)  # close = 100 - 5 = 95
+        inp.pipe_input("k", "v", timestamp=85)   # 85 + 10 = 95, not < 95: kept
+        inp.pipe_input("k", "v", timestamp=84)   # 84 + 10 = 94 < 95: late
+        assert driver.metrics()["0_0"]["records_dropped"] == {"late": 1}
