@@ -459,7 +459,16 @@ def test_sliding_windows_match_their_definition_in_any_order(timestamps: list[in
 def test_a_sliding_window_record_is_late_when_t_plus_difference_is_before_close() -> None:
     with TopologyTestDriver(sliding_count(10, 5)) as driver:
         inp = driver.create_input_topic("in", S, S)
+        out = driver.create_output_topic("out", Serdes.windowed(S), L)
         inp.pipe_input("k", "v", timestamp=100)  # close = 100 - 5 = 95
-        inp.pipe_input("k", "v", timestamp=85)   # 85 + 10 = 95, not < 95: kept
+        inp.pipe_input("k", "v", timestamp=95)   # its left window [85, 95] ends at the close: kept
+        assert driver.metrics()["0_0"]["records_dropped"] == {}
         inp.pipe_input("k", "v", timestamp=84)   # 84 + 10 = 94 < 95: late
         assert driver.metrics()["0_0"]["records_dropped"] == {"late": 1}
+        # 85 is in time (85 + 10 = 95): it joins [85, 95] and makes its right window
+        # [86, 96], but its left window [75, 85] ended before the close: that one is
+        # skipped and counted, as Kafka Streams counts each window it skips.
+        inp.pipe_input("k", "v", timestamp=85)
+        assert driver.metrics()["0_0"]["records_dropped"] == {"late": 2}
+        final = {(k.window.start, k.window.end): v for k, v in out.read_key_values_to_map().items()}
+    assert final == {(85, 95): 2, (86, 96): 1, (90, 100): 2, (96, 106): 1}
