@@ -510,16 +510,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def broker_settings(flush: str, group_delay_ms: int) -> tuple[str, list[str]]:
+    """(flush policy as printed, broker --config items) for --flush and --group-delay-ms."""
+    flush_items = brokers.flush_configs(flush)
+    flush_desc = (f"{flush} ({' '.join(flush_items)})" if flush_items
+                  else "default (broker default; no flush --config passed)")
+    broker_config = list(flush_items)
+    if group_delay_ms >= 0:
+        broker_config.append(f"group.initial.rebalance.delay.ms={group_delay_ms}")
+    return flush_desc, broker_config
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    flush_items = brokers.flush_configs(args.flush)
-    flush_desc = (f"{args.flush} ({' '.join(flush_items)})" if flush_items
-                  else "default (broker default; no flush --config passed)")
-    broker_config = list(flush_items)
-    if args.group_delay_ms >= 0:
-        broker_config.append(f"group.initial.rebalance.delay.ms={args.group_delay_ms}")
+    flush_desc, broker_config = broker_settings(args.flush, args.group_delay_ms)
     group_desc = (f"group.initial.rebalance.delay.ms={args.group_delay_ms}"
                   if args.group_delay_ms >= 0 else "group.initial.rebalance.delay.ms=broker "
                   "default (3000)")

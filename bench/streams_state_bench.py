@@ -716,12 +716,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    flush_items = brokers.flush_configs(args.flush)
-    flush_desc = (f"{args.flush} ({' '.join(flush_items)})" if flush_items
-                  else "default (broker default; no flush --config passed)")
-    broker_config = list(flush_items)
-    if args.group_delay_ms >= 0:
-        broker_config.append(f"group.initial.rebalance.delay.ms={args.group_delay_ms}")
+    flush_desc, broker_config = streams_bench.broker_settings(args.flush, args.group_delay_ms)
     command = "python -m bench.streams_state_bench " + " ".join(
         sys.argv[1:] if argv is None else argv)
     log("stateful streams benchmark (issue 11): windowed count, restore, memory; one flowlog broker")
