@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import ipaddress
 import json
 import resource
 import sys
@@ -24,6 +23,7 @@ import time
 from typing import Any
 
 from bench import streams_data
+from bench.loopback import is_loopback
 
 
 def build_topology(input_topic: str, output_topic: str) -> Any:
@@ -37,18 +37,10 @@ def build_topology(input_topic: str, output_topic: str) -> Any:
     return builder.build()
 
 
-def _loopback(bootstrap: str) -> bool:
-    host = bootstrap.rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    if not _loopback(args.bootstrap):
+    if not is_loopback(args.bootstrap):
         print(f"refusing non-loopback bootstrap {args.bootstrap}", file=sys.stderr)
         return 2
     import trio

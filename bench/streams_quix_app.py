@@ -14,18 +14,9 @@ the input's bytes. Runs until SIGTERM/SIGINT (Quix's ``app.run()`` handles both)
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import sys
 
-
-def _loopback(bootstrap: str) -> bool:
-    host = bootstrap.rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from loopback import is_loopback  # bench/ is on the path: run as a script
 
 
 def main() -> int:
@@ -37,7 +28,7 @@ def main() -> int:
     parser.add_argument("--state-dir", required=True, help="Quix's state dir (unused: stateless)")
     parser.add_argument("--loglevel", default="INFO")  # Quix's default
     args = parser.parse_args()
-    if not _loopback(args.bootstrap):
+    if not is_loopback(args.bootstrap):
         print(f"refusing non-loopback bootstrap {args.bootstrap}", file=sys.stderr)
         return 2
 

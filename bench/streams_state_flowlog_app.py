@@ -29,7 +29,7 @@ import sys
 import time
 from typing import Any
 
-from bench.streams_flowlog_app import _loopback
+from bench.loopback import is_loopback
 
 STORE = "counts"
 WINDOW_MS = 60_000
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-restore-tasks", type=int, default=0, metavar="N",
                         help="print RESTORED {json} once N tasks have restored")
     args = parser.parse_args(argv)
-    if not _loopback(args.bootstrap):
+    if not is_loopback(args.bootstrap):
         print(f"refusing non-loopback bootstrap {args.bootstrap}", file=sys.stderr)
         return 2
     consumer_config: dict[str, Any] = {}

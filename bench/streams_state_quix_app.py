@@ -18,20 +18,13 @@ SIGTERM/SIGINT (Quix's ``app.run()`` handles both).
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import sys
+
+from loopback import is_loopback  # bench/ is on the path: run as a script
 
 WINDOW_MS = 60_000
 
 
-def _loopback(bootstrap: str) -> bool:
-    host = bootstrap.rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def main() -> int:
@@ -45,7 +38,7 @@ def main() -> int:
                         help="seconds between Quix checkpoints (commits); Quix's default is 5")
     parser.add_argument("--loglevel", default="INFO")  # Quix's default
     args = parser.parse_args()
-    if not _loopback(args.bootstrap):
+    if not is_loopback(args.bootstrap):
         print(f"refusing non-loopback bootstrap {args.bootstrap}", file=sys.stderr)
         return 2
 
