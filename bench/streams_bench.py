@@ -37,6 +37,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -232,6 +234,76 @@ def _stop(proc: subprocess.Popen[bytes]) -> str:
         return "killed (SIGKILL) after SIGTERM timed out"
 
 
+@dataclass
+class TimedRun:
+    """One app process timed until its progress reached a target (see timed_run)."""
+
+    started: float
+    ended: float
+    first_seen: float | None  # when progress was first above 0
+    first_value: int  # the progress then
+    value: int  # the last progress read
+    app_cpu_s: float | None
+    broker_cpu_s: float | None
+    stop: str
+    error: str | None
+
+
+async def timed_run(
+    command: list[str], env: dict[str, str], log_path: Path, broker: brokers.BrokerProcess,
+    progress: Callable[[], Awaitable[int]], target: int, what: str, timeout_s: float,
+    sample: Callable[[int], None] | None = None,
+) -> TimedRun:
+    """Start `command`, poll `progress()` every POLL_S until it reaches `target` (or the app
+    exits, or timeout_s passes), then stop the app. `sample(pid)` runs on every poll."""
+    cpu_broker0 = broker.cpu_seconds()
+    t0 = time.perf_counter()
+    proc = _start(command, env, log_path)
+    first_seen: float | None = None
+    first_value = value = 0
+    app_cpu: float | None = None
+    error: str | None = None
+    try:
+        deadline = t0 + timeout_s
+        while True:
+            if sample is not None:
+                sample(proc.pid)
+            value = await progress()
+            now = time.perf_counter()
+            if value and first_seen is None:
+                first_seen, first_value = now, value
+            if value >= target:
+                app_cpu = _proc_cpu_s(proc.pid)
+                break
+            if proc.poll() is not None:
+                error = f"app exited with code {proc.returncode} after {value}/{target}"
+                break
+            if now > deadline:
+                error = f"timeout: {value}/{target} {what} after {timeout_s:.0f}s"
+                app_cpu = _proc_cpu_s(proc.pid)
+                break
+            await trio.sleep(POLL_S)
+        ended = now
+    finally:
+        stop = await trio.to_thread.run_sync(_stop, proc)
+    cpu_broker1 = broker.cpu_seconds()
+    broker_cpu = (None if cpu_broker0 is None or cpu_broker1 is None
+                  else cpu_broker1 - cpu_broker0)
+    return TimedRun(t0, ended, first_seen, first_value, value, app_cpu, broker_cpu, stop, error)
+
+
+def timing_fields(run_: TimedRun) -> dict[str, Any]:
+    """The fields every timed run reports (wall time, CPU, how it stopped, any error)."""
+    res: dict[str, Any] = {"stop": run_.stop, "wall_s": round(run_.ended - run_.started, 3)}
+    if run_.app_cpu_s is not None:
+        res["app_cpu_s"] = round(run_.app_cpu_s, 2)
+    if run_.broker_cpu_s is not None:
+        res["broker_cpu_s"] = round(run_.broker_cpu_s, 2)
+    if run_.error is not None:
+        res["error"] = run_.error
+    return res
+
+
 async def run_app(
     name: str,
     command: list[str],
@@ -247,56 +319,26 @@ async def run_app(
 ) -> dict[str, Any]:
     """Start one app; time it until ``output`` holds ``expected`` records; stop it."""
     log_path = workdir / f"{name}-app.log"
-    res: dict[str, Any] = {"command": " ".join(command), "expected_outputs": expected}
-    cpu_broker0 = broker.cpu_seconds()
-    t0 = time.perf_counter()
-    proc = _start(command, env, log_path)
-    t_first: float | None = None
-    first_count = 0
-    seen = 0
-    app_cpu: float | None = None
-    try:
-        deadline = t0 + timeout_s
-        while True:
-            seen = await end_offsets(admin, output, partitions)
-            now = time.perf_counter()
-            if seen and t_first is None:
-                t_first, first_count = now, seen
-            if seen >= expected:
-                app_cpu = _proc_cpu_s(proc.pid)
-                break
-            if proc.poll() is not None:
-                res["error"] = f"app exited with code {proc.returncode} after {seen}/{expected}"
-                break
-            if now > deadline:
-                res["error"] = f"timeout: {seen}/{expected} outputs after {timeout_s:.0f}s"
-                app_cpu = _proc_cpu_s(proc.pid)
-                break
-            await trio.sleep(POLL_S)
-        t_end = now
-    finally:
-        res["stop"] = _stop(proc)
-    cpu_broker1 = broker.cpu_seconds()
-    res["outputs"] = seen
-    res["wall_s"] = round(t_end - t0, 3)
-    if app_cpu is not None:
-        res["app_cpu_s"] = round(app_cpu, 2)
-    if cpu_broker0 is not None and cpu_broker1 is not None:
-        res["broker_cpu_s"] = round(cpu_broker1 - cpu_broker0, 2)
-    if t_first is not None:
-        res["first_output_s"] = round(t_first - t0, 3)
-        res["outputs_at_first_poll"] = first_count
+    timed = await timed_run(
+        command, env, log_path, broker, lambda: end_offsets(admin, output, partitions),
+        expected, "outputs", timeout_s,
+    )
+    res: dict[str, Any] = {"command": " ".join(command), "expected_outputs": expected,
+                           "outputs": timed.value, **timing_fields(timed)}
+    if timed.first_seen is not None:
+        res["first_output_s"] = round(timed.first_seen - timed.started, 3)
+        res["outputs_at_first_poll"] = timed.first_value
     if "error" in res:
         res["log_tail"] = brokers._log_tail(log_path, 12)
         return res
-    if seen > expected:
-        res["warning"] = f"output holds {seen} records, more than the {expected} expected"
-    res["records_per_s"] = round(n_input / (t_end - t0), 1)
+    if timed.value > expected:
+        res["warning"] = f"output holds {timed.value} records, more than the {expected} expected"
+    res["records_per_s"] = round(n_input / (timed.ended - timed.started), 1)
     # Only meaningful over several polls: below 0.5 s it is mostly poll-resolution noise.
-    if t_first is not None and t_end - t_first >= 0.5:
+    if timed.first_seen is not None and timed.ended - timed.first_seen >= 0.5:
         # Input records behind the outputs that appeared after the first poll that saw one.
-        after_first = n_input * (expected - first_count) / expected
-        res["records_per_s_excl_startup"] = round(after_first / (t_end - t_first), 1)
+        after_first = n_input * (expected - timed.first_value) / expected
+        res["records_per_s_excl_startup"] = round(after_first / (timed.ended - timed.first_seen), 1)
     return res
 
 

@@ -55,7 +55,7 @@ from typing import Any
 import trio
 
 from bench import brokers, run, streams_bench
-from bench.streams_bench import _fmt, _proc_cpu_s, _start, _stop, log
+from bench.streams_bench import _fmt, _start, _stop, log
 from flowlog.client import Admin, KafkaError, TopicPartition
 
 REPO_ROOT = run.REPO_ROOT
@@ -159,61 +159,43 @@ async def committed(admin: Admin, group: str, topic: str) -> int:
     return sum(om.offset for tp, om in offsets.items() if tp.topic == topic)
 
 
+class _RssSampler:
+    """VmRSS of the app, read on every poll: the maximum, the last, how many reads."""
+
+    def __init__(self) -> None:
+        self.max_kib = 0
+        self.last_kib = 0
+        self.samples = 0
+
+    def sample(self, pid: int) -> None:
+        kib = _rss_kib(pid)
+        if kib is not None:
+            self.max_kib = max(self.max_kib, kib)
+            self.last_kib = kib
+            self.samples += 1
+
+
 async def run_counting_app(
     name: str, command: list[str], admin: Admin, broker: brokers.BrokerProcess, group: str,
     input_topic: str, n_input: int, timeout_s: float, workdir: Path,
 ) -> dict[str, Any]:
     """Start one app; time it until ``group`` has committed all of ``input_topic``; stop it."""
     log_path = workdir / f"{name}-app.log"
-    res: dict[str, Any] = {"command": " ".join(command), "group": group}
-    cpu_broker0 = broker.cpu_seconds()
-    t0 = time.perf_counter()
-    proc = _start(command, run._child_env(), log_path)
-    t_first: float | None = None
-    first_count = 0
-    done = 0
-    app_cpu: float | None = None
-    rss_max = 0
-    rss_samples = 0
-    try:
-        deadline = t0 + timeout_s
-        while True:
-            rss = _rss_kib(proc.pid)
-            if rss is not None:
-                rss_max = max(rss_max, rss)
-                rss_samples += 1
-            done = await committed(admin, group, input_topic)
-            now = time.perf_counter()
-            if done and t_first is None:
-                t_first, first_count = now, done
-            if done >= n_input:
-                app_cpu = _proc_cpu_s(proc.pid)
-                rss = _rss_kib(proc.pid)
-                res["rss_mib_at_end"] = round(rss / 1024, 1) if rss else None
-                break
-            if proc.poll() is not None:
-                res["error"] = f"app exited with code {proc.returncode} after {done}/{n_input}"
-                break
-            if now > deadline:
-                res["error"] = f"timeout: {done}/{n_input} committed after {timeout_s:.0f}s"
-                app_cpu = _proc_cpu_s(proc.pid)
-                break
-            await trio.sleep(POLL_S)
-        t_end = now
-    finally:
-        res["stop"] = await trio.to_thread.run_sync(_stop, proc)
-    cpu_broker1 = broker.cpu_seconds()
-    res["committed"] = done
-    res["wall_s"] = round(t_end - t0, 3)
-    res["rss_max_mib"] = round(rss_max / 1024, 1)
-    res["rss_samples"] = rss_samples
-    if app_cpu is not None:
-        res["app_cpu_s"] = round(app_cpu, 2)
-    if cpu_broker0 is not None and cpu_broker1 is not None:
-        res["broker_cpu_s"] = round(cpu_broker1 - cpu_broker0, 2)
-    if t_first is not None:
-        res["first_commit_s"] = round(t_first - t0, 3)
-        res["committed_at_first_commit"] = first_count
+    rss = _RssSampler()
+    timed = await streams_bench.timed_run(
+        command, run._child_env(), log_path, broker,
+        lambda: committed(admin, group, input_topic), n_input, "committed", timeout_s,
+        sample=rss.sample,
+    )
+    res: dict[str, Any] = {"command": " ".join(command), "group": group,
+                           "committed": timed.value, **streams_bench.timing_fields(timed),
+                           "rss_max_mib": round(rss.max_kib / 1024, 1),
+                           "rss_samples": rss.samples}
+    if timed.error is None and rss.last_kib:
+        res["rss_mib_at_end"] = round(rss.last_kib / 1024, 1)
+    if timed.first_seen is not None:
+        res["first_commit_s"] = round(timed.first_seen - timed.started, 3)
+        res["committed_at_first_commit"] = timed.first_value
     metrics = _last_json_line(log_path, "METRICS ")
     if metrics:
         res["app_metrics"] = {k: metrics.get(k) for k in (
@@ -222,10 +204,12 @@ async def run_counting_app(
     if "error" in res:
         res["log_tail"] = brokers._log_tail(log_path, 12)
         return res
-    res["records_per_s"] = round(n_input / (t_end - t0), 1)
+    seconds = timed.ended - timed.started
+    res["records_per_s"] = round(n_input / seconds, 1)
     # Between the first commit seen and the last: the rate once started (commit-to-commit).
-    if t_first is not None and t_end - t_first >= 0.5:
-        res["records_per_s_excl_startup"] = round((n_input - first_count) / (t_end - t_first), 1)
+    if timed.first_seen is not None and timed.ended - timed.first_seen >= 0.5:
+        res["records_per_s_excl_startup"] = round(
+            (n_input - timed.first_value) / (timed.ended - timed.first_seen), 1)
     return res
 
 
