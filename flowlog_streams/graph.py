@@ -184,7 +184,6 @@ class TaskGraph:
 
     def __init__(self, topology: Topology, subtopology_id: int, task: StreamTask) -> None:
         subtopology = topology.subtopologies()[subtopology_id]
-        self._topology = topology
         self.processors: dict[str, Processor] = {}
         self.contexts: dict[str, NodeContext] = {}
         for name in subtopology.node_names:

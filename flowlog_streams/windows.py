@@ -41,6 +41,13 @@ def to_ms(value: Duration, what: str) -> int:
     return ms
 
 
+def to_positive_ms(value: Duration, what: str) -> int:
+    ms = to_ms(value, what)
+    if ms <= 0:
+        raise ValueError(f"{what} must be > 0")
+    return ms
+
+
 @attrs.frozen(order=True)
 class Window:
     """[start, end): end exclusive for time windows; sessions use their last record's time."""
@@ -68,9 +75,7 @@ class TimeWindows:
 
     @classmethod
     def of_size_and_grace(cls, size: Duration, grace: Duration) -> TimeWindows:
-        size_ms = to_ms(size, "window size")
-        if size_ms <= 0:
-            raise ValueError("window size must be > 0")
+        size_ms = to_positive_ms(size, "window size")
         return cls(size_ms, size_ms, to_ms(grace, "grace"))
 
     @classmethod
@@ -103,10 +108,7 @@ class SessionWindows:
 
     @classmethod
     def of_inactivity_gap_and_grace(cls, gap: Duration, grace: Duration) -> SessionWindows:
-        gap_ms = to_ms(gap, "inactivity gap")
-        if gap_ms <= 0:
-            raise ValueError("inactivity gap must be > 0")
-        return cls(gap_ms, to_ms(grace, "grace"))
+        return cls(to_positive_ms(gap, "inactivity gap"), to_ms(grace, "grace"))
 
     @classmethod
     def of_inactivity_gap_with_no_grace(cls, gap: Duration) -> SessionWindows:
@@ -124,10 +126,7 @@ class SlidingWindows:
 
     @classmethod
     def of_time_difference_and_grace(cls, difference: Duration, grace: Duration) -> SlidingWindows:
-        difference_ms = to_ms(difference, "time difference")
-        if difference_ms <= 0:
-            raise ValueError("time difference must be > 0")
-        return cls(difference_ms, to_ms(grace, "grace"))
+        return cls(to_positive_ms(difference, "time difference"), to_ms(grace, "grace"))
 
     @classmethod
     def of_time_difference_with_no_grace(cls, difference: Duration) -> SlidingWindows:
