@@ -20,12 +20,15 @@ import logging
 import signal
 import threading
 import uuid
+from collections.abc import Mapping
+from functools import partial
 from typing import Any, Final
 
 import trio
 
 from flowlog.client import Admin, Consumer, Producer
 from flowlog.client.assignors import MemberAssignment
+from flowlog.client.types import TopicPartition
 from flowlog_streams.assignor import StreamsAssignor
 from flowlog_streams.config import build_config
 from flowlog_streams.metrics import RuntimeMetrics
@@ -41,7 +44,8 @@ from flowlog_streams.runtime import StreamRuntime
 from flowlog_streams.states import State, StateListener, StateMachine
 from flowlog_streams.store_factory import store_opener
 from flowlog_streams.stores import RocksResources
-from flowlog_streams.topic_setup import prepare_topics
+from flowlog_streams.task_id import TaskId
+from flowlog_streams.topic_setup import TopicPlan, prepare_topics
 from flowlog_streams.topology import KEY_VALUE, Topology
 
 logger = logging.getLogger("flowlog_streams.app")
@@ -50,6 +54,18 @@ logger = logging.getLogger("flowlog_streams.app")
 STREAMS_READ_AHEAD_RECORDS: Final = 50_000
 # A clean shutdown (final commit, LeaveGroup) gets this long before it is abandoned.
 SHUTDOWN_TIMEOUT_S: Final = 30.0
+
+
+async def _changelog_end_sums(
+    admin: Admin, changelogs: Mapping[int, list[str]], tasks: list[TaskId]
+) -> dict[TaskId, int]:
+    """Per task: the sum of its changelog partitions' end offsets (for the leader's lags)."""
+    wanted = {
+        task: [TopicPartition(topic, task.partition) for topic in changelogs.get(task.subtopology, ())]
+        for task in tasks
+    }
+    ends = await admin.list_offsets({tp: "latest" for tps in wanted.values() for tp in tps})
+    return {task: sum(ends[tp][0] for tp in tps) for task, tps in wanted.items()}
 
 
 class _StateAwareAssignor(StreamsAssignor):
@@ -228,6 +244,13 @@ class StreamsApp:
                     plan.topics.subtopology_topics(), process_id=self.process_id,
                     application_server=config.application_server,
                     num_standby_replicas=config.num_standby_replicas, states=self._states,
+                    stateful_subtopologies=self._changelogs_by_subtopology(plan),
+                    acceptable_recovery_lag=config.acceptable_recovery_lag,
+                    max_warmup_replicas=config.max_warmup_replicas,
+                    probing_rebalance_interval_ms=config.probing_rebalance_interval_ms,
+                )
+                assignor.changelog_end_sums = partial(
+                    _changelog_end_sums, admin, self._changelogs_by_subtopology(plan)
                 )
                 consumer_options = {
                     # Read-ahead in records: enough to keep fetches in flight, bounded so a
@@ -259,6 +282,20 @@ class StreamsApp:
                 finally:
                     if resources is not None:
                         resources.close()
+
+    def _changelogs_by_subtopology(self, plan: TopicPlan) -> dict[int, list[str]]:
+        """Sub-topology id -> its logged stores' changelog topics (stateful ones only)."""
+        topology = self.topology
+        result = {}
+        for subtopology in topology.subtopologies():
+            topics = [
+                plan.topics.decorate(spec.changelog)
+                for spec in (topology.stores[n] for n in topology.stores_of(subtopology.id))
+                if spec.logging
+            ]
+            if topics:
+                result[subtopology.id] = topics
+        return result
 
     async def _process_until_stopped(self, runtime: StreamRuntime) -> None:
         try:

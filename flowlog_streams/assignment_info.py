@@ -42,7 +42,9 @@ class SubscriptionInfo:
     application_server: str | None = None
     previous_active: frozenset[TaskId] = attrs.field(default=frozenset(), converter=task_set)
     previous_standby: frozenset[TaskId] = attrs.field(default=frozenset(), converter=task_set)
-    task_lags: Mapping[TaskId, int] = attrs.field(factory=dict, converter=lag_dict)
+    # Per task with local state: the sum of its changelog positions, or LAG_RUNNING_ACTIVE (-2)
+    # for a task running here (Kafka Streams' task offset sums); the leader turns them into lags.
+    task_offset_sums: Mapping[TaskId, int] = attrs.field(factory=dict, converter=lag_dict)
     version: int = USER_DATA_VERSION
 
 
@@ -61,6 +63,10 @@ class AssignmentInfo:
         factory=dict, converter=_hosts_dict
     )
     error_code: int = ERROR_NONE
+    # Warm-up tasks: restored like standbys until a probing rebalance hands them over.
+    warmup: tuple[TaskId, ...] = attrs.field(default=(), converter=task_tuple)
+    # Wall-clock ms at which every member rejoins to let warm-ups take over; 0: none.
+    probing_rebalance_at_ms: int = 0
     version: int = USER_DATA_VERSION
 
 
@@ -71,21 +77,21 @@ def encode_subscription_info(info: SubscriptionInfo) -> bytes:
         "srv": info.application_server,
         "act": [str(t) for t in sorted(info.previous_active)],
         "stb": [str(t) for t in sorted(info.previous_standby)],
-        "lag": {str(t): lag for t, lag in sorted(info.task_lags.items())},
+        "ofs": {str(t): offset for t, offset in sorted(info.task_offset_sums.items())},
     })
 
 
 def decode_subscription_info(data: bytes) -> SubscriptionInfo:
     """Raises InvalidStreamsUserData; a newer version is read by the fields this one knows."""
     body, version = _load(data, "subscription")
-    lags = _field(body, "lag", dict, "subscription")
+    sums = _field(body, "ofs", dict, "subscription")
     return SubscriptionInfo(
         version=version,
         process_id=_field(body, "pid", str, "subscription"),
         application_server=_field(body, "srv", (str, type(None)), "subscription"),
         previous_active=_tasks(_field(body, "act", list, "subscription")),
         previous_standby=_tasks(_field(body, "stb", list, "subscription")),
-        task_lags={_task(key): _integer(lag, "task lag") for key, lag in lags.items()},
+        task_offset_sums={_task(k): _integer(v, "task offset sum") for k, v in sums.items()},
     )
 
 
@@ -101,6 +107,8 @@ def encode_assignment_info(info: AssignmentInfo) -> bytes:
         "stb": [str(t) for t in info.standby],
         "hosts": hosts,
         "err": info.error_code,
+        "wrm": [str(t) for t in info.warmup],
+        "probe": info.probing_rebalance_at_ms,
     })
 
 
@@ -122,6 +130,9 @@ def decode_assignment_info(data: bytes) -> AssignmentInfo:
         standby=sorted(_tasks(_field(body, "stb", list, "assignment"))),
         partitions_by_host=hosts,
         error_code=_field(body, "err", int, "assignment"),
+        # Absent from plans written before warm-ups existed.
+        warmup=sorted(_tasks(_optional(body, "wrm", list, [], "assignment"))),
+        probing_rebalance_at_ms=_optional(body, "probe", int, 0, "assignment"),
     )
 
 
@@ -145,6 +156,10 @@ def _field(body: dict[str, Any], key: str, kind: type | tuple[type, ...], what: 
     if not isinstance(value, kind) or isinstance(value, bool):
         raise InvalidStreamsUserData(f"streams {what} user data {key!r} has a wrong type: {value!r}")
     return value
+
+
+def _optional(body: dict[str, Any], key: str, kind: type, default: Any, what: str) -> Any:
+    return _field(body, key, kind, what) if key in body else default
 
 
 def _integer(value: object, what: str) -> int:

@@ -57,6 +57,13 @@ class StreamsConfig:
     replication_factor: int = -1
     processing_guarantee: str = attrs.field(default=AT_LEAST_ONCE, validator=_guarantee)
     num_standby_replicas: int = attrs.field(default=0, validator=not_negative)
+    # Warm-ups (KIP-441): a copy of a task's state lagging its changelogs by at most this many
+    # records counts as caught up; a task moves only to a caught-up instance, others warm up
+    # first (at most max_warmup_replicas at a time) and a probing rebalance follows every
+    # probing_rebalance_interval_ms until they have caught up. Kafka Streams' defaults.
+    acceptable_recovery_lag: int = attrs.field(default=10_000, validator=not_negative)
+    max_warmup_replicas: int = attrs.field(default=2, validator=positive)
+    probing_rebalance_interval_ms: int = attrs.field(default=600_000, validator=positive)
     # Record cache per task, split between its stores (Kafka Streams' statestore.cache.max.bytes);
     # 0 turns caching off: every update is emitted and logged.
     cache_max_bytes: int = attrs.field(default=10 * 1024 * 1024, validator=not_negative)

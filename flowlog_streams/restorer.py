@@ -119,6 +119,13 @@ class Restorer:
             for task_id, r in self._standbys.items()
         }
 
+    def offset_sums(self) -> dict[TaskId, int]:
+        """Per restoring task and standby: the sum of its changelog positions (KIP-441's offset sum)."""
+        return {
+            task_id: sum(restoring.positions.values())
+            for task_id, restoring in (*self._active.items(), *self._standbys.items())
+        }
+
     def progress(self) -> dict[str, dict[str, Any]]:
         return {
             str(task_id): {

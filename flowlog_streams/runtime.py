@@ -28,7 +28,7 @@ from flowlog.client import Consumer, RebalanceListener, TopicPartition
 from flowlog.client.errors import KafkaError
 from flowlog.client.types import OffsetAndMetadata
 from flowlog.protocol.murmur2 import partition_for_key
-from flowlog_streams.assignor import StreamsAssignor
+from flowlog_streams.assignor import LAG_RUNNING_ACTIVE, StreamsAssignor
 from flowlog_streams.config import StreamsConfig
 from flowlog_streams.errors import StreamsException
 from flowlog_streams.metrics import RuntimeMetrics
@@ -107,6 +107,8 @@ class StreamRuntime(RebalanceListener):
         self._standbys: dict[TaskId, TaskStateManager] = {}
         # What the standbys were last synced against: the plan and the active tasks then.
         self._standby_plan: tuple[tuple[TaskId, ...], frozenset[TaskId]] = ((), frozenset())
+        if assignor is not None:
+            assignor.offset_sum_source = self.task_offset_sums
 
     # ---------------------------------------------------------------- main loop
 
@@ -141,6 +143,23 @@ class StreamRuntime(RebalanceListener):
                     self._next_commit_ms = now + config.commit_interval_ms
             if self._purge is not None and wall_clock_ms() >= self._next_purge_ms:
                 await self._purge_repartition_topics()
+            self._probe_when_due()
+
+    def _probe_when_due(self) -> None:
+        """Warm-ups were handed out: rejoin when the plan says, so they can take over."""
+        assignor = self._assignor
+        if assignor is not None and 0 < assignor.probing_rebalance_at_ms <= wall_clock_ms():
+            assignor.probing_rebalance_at_ms = 0
+            logger.info("probing rebalance: reporting warm-up lags")
+            self._consumer.enforce_rebalance()
+
+    def task_offset_sums(self) -> dict[TaskId, int]:
+        """What the next subscription reports: running tasks, restoring ones and standbys."""
+        sums = self._restorer.offset_sums() if self._restorer is not None else {}
+        for task_id in self.tasks:
+            if task_id not in self._restoring:
+                sums[task_id] = LAG_RUNNING_ACTIVE
+        return sums
 
     def _idle_wait_ms(self) -> int:
         now = wall_clock_ms()

@@ -3,6 +3,14 @@
 Every task active on exactly one client, active counts within one of each
 other, as many tasks as balance allows left with their previous owner, each
 sub-topology spread over the clients, standbys on other processes.
+
+Warm-ups (Kafka Streams' KIP-441): when the balanced plan would move a task to
+a client whose copy of its state lags by more than `acceptable_recovery_lag`,
+the task stays active on a caught-up client and the intended owner gets a
+warm-up copy (restored like a standby) instead; the assignment then asks for a
+probing rebalance, and the move happens once the warm-up has caught up. At
+most `max_warmup_replicas` warm-ups exist at a time; a task that no client has
+caught up goes to its intended owner at once (waiting would not help).
 """
 
 from __future__ import annotations
@@ -47,26 +55,94 @@ class ClientState:
 class ClientAssignment:
     active: tuple[TaskId, ...] = ()
     standby: tuple[TaskId, ...] = ()
-    # Tasks restored toward a later handoff (Kafka Streams' warm-ups); none yet.
+    # Tasks restored toward a later handoff (Kafka Streams' warm-ups): run as standbys.
     warmup: tuple[TaskId, ...] = ()
 
 
+# Kafka Streams' defaults (acceptable.recovery.lag, max.warmup.replicas).
+DEFAULT_ACCEPTABLE_RECOVERY_LAG: Final = 10_000
+DEFAULT_MAX_WARMUP_REPLICAS: Final = 2
+
+
 def assign_tasks(
-    clients: Mapping[str, ClientState], tasks: Sequence[TaskId], *, num_standby_replicas: int = 0
+    clients: Mapping[str, ClientState],
+    tasks: Sequence[TaskId],
+    *,
+    num_standby_replicas: int = 0,
+    stateful_tasks: Iterable[TaskId] = (),
+    acceptable_recovery_lag: int = DEFAULT_ACCEPTABLE_RECOVERY_LAG,
+    max_warmup_replicas: int = DEFAULT_MAX_WARMUP_REPLICAS,
 ) -> dict[str, ClientAssignment]:
-    """Active and standby tasks per client id; the same answer for any input order."""
+    """Active, standby and warm-up tasks per client id; the same answer for any input order.
+
+    Only `stateful_tasks` (those with logged stores) wait for warm-ups: the others move at once."""
     if num_standby_replicas < 0:
         raise ValueError(f"num_standby_replicas must not be negative, got {num_standby_replicas}")
+    if acceptable_recovery_lag < 0:
+        raise ValueError(f"acceptable_recovery_lag must not be negative, got {acceptable_recovery_lag}")
+    if max_warmup_replicas < 1:
+        raise ValueError(f"max_warmup_replicas must be at least 1, got {max_warmup_replicas}")
     ids = sorted(clients)
     all_tasks = sorted(set(tasks))
     if not ids:
         return {}
     active = _assign_active(clients, ids, all_tasks)
+    stateful = sorted(set(stateful_tasks) & set(all_tasks))
+    warmup = _hold_for_warmups(
+        clients, ids, stateful, active, acceptable_recovery_lag, max_warmup_replicas
+    )
     standby = _assign_standby(clients, ids, all_tasks, active, num_standby_replicas)
+    for client, tasks_warming in warmup.items():
+        # A standby copy there is already kept warm: no second copy.
+        warmup[client] = [t for t in tasks_warming if t not in standby[client]]
     return {
-        c: ClientAssignment(active=tuple(sorted(active[c])), standby=tuple(sorted(standby[c])))
+        c: ClientAssignment(
+            active=tuple(sorted(active[c])),
+            standby=tuple(sorted(standby[c])),
+            warmup=tuple(sorted(warmup[c])),
+        )
         for c in ids
     }
+
+
+def needs_probing_rebalance(plan: Mapping[str, ClientAssignment]) -> bool:
+    """Warm-ups were handed out: a later rebalance must look at their lags again."""
+    return any(assignment.warmup for assignment in plan.values())
+
+
+def _caught_up(client: ClientState, task: TaskId, acceptable_lag: int) -> bool:
+    return _state_rank(client, task) <= acceptable_lag
+
+
+def _hold_for_warmups(
+    clients: Mapping[str, ClientState],
+    ids: list[str],
+    tasks: list[TaskId],
+    active: dict[str, list[TaskId]],
+    acceptable_lag: int,
+    max_warmups: int,
+) -> dict[str, list[TaskId]]:
+    """Keep tasks on caught-up clients where the intended owner would have to restore.
+
+    Moves such tasks (in `active`, in place) to the most caught-up client, then
+    the least loaded, and returns the warm-ups their intended owners get."""
+    warmup: dict[str, list[TaskId]] = {c: [] for c in ids}
+    budget = max_warmups
+    owner = {t: c for c in ids for t in active[c]}
+    for task in tasks:
+        intended = owner[task]
+        if _caught_up(clients[intended], task, acceptable_lag):
+            continue
+        caught_up = [c for c in ids if _caught_up(clients[c], task, acceptable_lag)]
+        if not caught_up:
+            continue  # nobody has it warm: restoring it now is as good as later
+        holder = min(caught_up, key=lambda c: (_state_rank(clients[c], task), len(active[c]), c))
+        active[intended].remove(task)
+        active[holder].append(task)
+        if budget > 0:
+            warmup[intended].append(task)
+            budget -= 1
+    return warmup
 
 
 def _state_rank(client: ClientState, task: TaskId) -> int:

@@ -85,6 +85,16 @@ class GroupAssignor(abc.ABC):
         """
         return None
 
+    def on_join(self) -> None:
+        """Called before each JoinGroup, before subscription_user_data: freeze what it reports."""
+        return None
+
+    async def before_assign(
+        self, members: Mapping[str, MemberSubscription], partitions_per_topic: Mapping[str, int]
+    ) -> None:
+        """Run by the leader just before `assign`: fetch what the plan needs (I/O allowed)."""
+        return None
+
     @abc.abstractmethod
     def assign(
         self, members: Mapping[str, MemberSubscription], partitions_per_topic: Mapping[str, int]

@@ -117,6 +117,10 @@ class Consumer:
         """The group member is between JoinGroup and applying its new assignment."""
         return self._group is not None and self._group.rebalancing
 
+    def enforce_rebalance(self) -> None:
+        """Rejoin the group now (Kafka's enforceRebalance), e.g. for a probing rebalance."""
+        self._require_group()._request_rejoin()
+
     @property
     def cluster(self) -> Cluster:
         if self._cluster is None or self._closed:

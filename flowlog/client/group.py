@@ -302,6 +302,8 @@ class GroupMember:
             by_topic.setdefault(tp.topic, []).append(tp.partition)
         owned_partitions = tuple(TopicPartitions(t, tuple(ps)) for t, ps in by_topic.items())
         self._joined_topics, self._joined_owned = topics, owned
+        for assignor in self._assignors.values():
+            assignor.on_join()
         self._joined_user_data = {
             name: assignor.subscription_user_data(topics, owned)
             for name, assignor in self._assignors.items()
@@ -359,7 +361,9 @@ class GroupMember:
         topics = sorted({t for s in subscriptions.values() for t in s.topics})
         await self._cluster.refresh_metadata(topics)
         counts = {t: len(self._cluster.topics[t]) for t in topics if t in self._cluster.topics}
-        plan = self._assignors[self._protocol].assign(subscriptions, counts)
+        assignor = self._assignors[self._protocol]
+        await assignor.before_assign(subscriptions, counts)
+        plan = assignor.assign(subscriptions, counts)
         result = []
         # Members the plan leaves out get an explicit empty assignment.
         for member_id in subscriptions:

@@ -73,6 +73,9 @@ def build_app(args: argparse.Namespace) -> StreamsApp:
         heartbeat_interval_ms=args.heartbeat_interval_ms,
         deserialization_exception_handler=DeadLetterQueue(args.dlq),
         num_standby_replicas=args.num_standby_replicas,
+        acceptable_recovery_lag=args.acceptable_recovery_lag,
+        max_warmup_replicas=args.max_warmup_replicas,
+        probing_rebalance_interval_ms=args.probing_rebalance_interval_ms,
     )
 
 
@@ -115,6 +118,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--session-timeout-ms", type=int, default=6000)
     parser.add_argument("--heartbeat-interval-ms", type=int, default=500)
     parser.add_argument("--num-standby-replicas", type=int, default=0)
+    parser.add_argument("--acceptable-recovery-lag", type=int, default=10_000)
+    parser.add_argument("--max-warmup-replicas", type=int, default=2)
+    parser.add_argument("--probing-rebalance-interval-ms", type=int, default=600_000)
     parser.add_argument("--topology", choices=("repartition", "windowed-count"),
                         default="repartition")
     return parser.parse_args(argv)

@@ -288,7 +288,7 @@ def test_property_standbys_balanced_on_distinct_processes(ids, shape, replicas) 
 SUBSCRIPTION = SubscriptionInfo(
     process_id="proc-1", application_server="host:8080",
     previous_active={T(0, 1), T(10, 2)}, previous_standby={T(1, 0)},
-    task_lags={T(1, 0): 42, T(0, 1): LAG_RUNNING_ACTIVE},
+    task_offset_sums={T(1, 0): 42, T(0, 1): LAG_RUNNING_ACTIVE},
 )
 ASSIGNMENT = AssignmentInfo(
     active=(T(0, 1), T(2, 0)), standby=(T(1, 1),),
@@ -324,12 +324,12 @@ def test_a_newer_version_is_read_by_the_fields_we_know() -> None:
         (b'{"pid": "p"}', "version is not an integer"),
         (b'{"v": 0, "pid": "p"}', "version 0 is below 1"),
         (b'{"v": true}', "version is not an integer"),
-        (b'{"v": 1, "srv": null, "act": [], "stb": [], "lag": {}}', "lacks 'pid'"),
-        (b'{"v": 1, "pid": 5, "srv": null, "act": [], "stb": [], "lag": {}}', "'pid' has a wrong type"),
-        (b'{"v": 1, "pid": "p", "srv": null, "act": ["x_y"], "stb": [], "lag": {}}', "not a task id"),
-        (b'{"v": 1, "pid": "p", "srv": null, "act": [3], "stb": [], "lag": {}}', "not a task id"),
-        (b'{"v": 1, "pid": "p", "srv": null, "act": [], "stb": [], "lag": {"0_1": "x"}}',
-         "task lag is not an integer"),
+        (b'{"v": 1, "srv": null, "act": [], "stb": [], "ofs": {}}', "lacks 'pid'"),
+        (b'{"v": 1, "pid": 5, "srv": null, "act": [], "stb": [], "ofs": {}}', "'pid' has a wrong type"),
+        (b'{"v": 1, "pid": "p", "srv": null, "act": ["x_y"], "stb": [], "ofs": {}}', "not a task id"),
+        (b'{"v": 1, "pid": "p", "srv": null, "act": [3], "stb": [], "ofs": {}}', "not a task id"),
+        (b'{"v": 1, "pid": "p", "srv": null, "act": [], "stb": [], "ofs": {"0_1": "x"}}',
+         "task offset sum is not an integer"),
     ],
 )
 def test_garbage_subscription_raises_clearly(payload: bytes, message: str) -> None:
@@ -519,11 +519,11 @@ def test_missing_source_topic_is_reported_in_the_error_code() -> None:
 
 def test_set_owned_and_on_assignment_shape_the_subscription() -> None:
     a = streams("pa", application_server="h:1")
-    a.set_owned([T(0, 0), T(0, 1)], [T(1, 0)], task_lags={T(1, 0): 12})
+    a.set_owned([T(0, 0), T(0, 1)], [T(1, 0)], task_offset_sums={T(1, 0): 12})
     info = decode_subscription_info(a.subscription_user_data((), ()))
     assert info == SubscriptionInfo(
         process_id="pa", application_server="h:1", previous_active={T(0, 0), T(0, 1)},
-        previous_standby={T(1, 0)}, task_lags={T(1, 0): 12},
+        previous_standby={T(1, 0)}, task_offset_sums={T(1, 0): 12},
     )
     a.on_assignment(
         MemberAssignment((), encode_assignment_info(AssignmentInfo(active=(T(0, 1),)))), 3

@@ -207,3 +207,49 @@ def test_a_standby_takes_over_a_killed_instance_restoring_only_the_tail(
     total = sum(ends[f"sb-counts-changelog-{task.split('_')[1]}"] for task in moved)
     assert sum(count for count, _start in restored.values()) < total / 2, (restored, ends)
     assert second.terminate() == 0
+
+
+WARMUP = re.compile(r"warm-ups .* probing rebalance")
+
+
+def test_a_new_instance_warms_up_before_it_takes_tasks_over(
+    broker_factory: Callable[..., Any], start_app: Callable[..., AppProcess],  # noqa: F811
+    open_reader: Callable[[str, str], TopicReader],  # noqa: F811
+) -> None:
+    """KIP-441: b joins a running a whose stores hold data; nothing moves until b's warm-up
+    copies have caught up, then b takes its share and restores (almost) nothing."""
+    broker = broker_factory(BROKER_CONFIG)
+    bootstrap = broker.bootstrap
+    create_topics(bootstrap, {"wu-in": PARTITIONS, "wu-out": 1})
+    # Any lag above zero is too much: b must have read every changelog record before a move.
+    options = ("--topology", "windowed-count", "--input", "wu-in", "--output", "wu-out",
+               "--acceptable-recovery-lag", "0", "--max-warmup-replicas", str(PARTITIONS),
+               "--probing-rebalance-interval-ms", "4000")
+    reader = open_reader(bootstrap, "wu-out")
+    first = start_app("a", bootstrap, "wu", *options)
+    wait_until(first.is_running_state, START_WAIT_S, lambda: "a RUNNING", alive=[first])
+    wait_until(lambda: len(first.held_tasks()) == PARTITIONS, START_WAIT_S,
+               lambda: "a running every task", alive=[first])
+    produce(bootstrap, "wu-in", records(3_000, 0))
+    wait_for_counts(reader, truth(3_000), [first], at_least=False)
+    wait_until(lambda: committed_everything(bootstrap, "wu", "wu-in"), START_WAIT_S,
+               lambda: "a committing everything", alive=[first])
+    second = start_app("b", bootstrap, "wu", *options)
+    # b first gets warm-up copies (run as standbys) and no task: a keeps all six.
+    wait_until(lambda: len(STANDBY.findall(second.output())) == PARTITIONS // 2, START_WAIT_S,
+               lambda: "b warming three tasks up", alive=[first, second])
+    warmed = set(STANDBY.findall(second.output()))
+    assert not second.held_tasks() and len(first.held_tasks()) == PARTITIONS
+    assert WARMUP.search(first.output() + second.output())
+    # The probing rebalance hands the caught-up copies over.
+    wait_until(lambda: second.held_tasks() == warmed, 30.0,
+               lambda: f"b taking over its warm copies {sorted(warmed)}", alive=[first, second])
+    wait_until(lambda: len(first.held_tasks()) == PARTITIONS // 2, 30.0,
+               lambda: "a keeping three tasks", alive=[first, second])
+    wait_until(lambda: {t for t, _c, _s in restores(second)} == warmed, 30.0,
+               lambda: f"b opening {sorted(warmed)} from its warm copies", alive=[first, second])
+    restored = {task: (count, start) for task, count, start in restores(second)}
+    assert all(count == 0 for count, _start in restored.values()), restored
+    produce(bootstrap, "wu-in", records(600, 3_000))
+    assert wait_for_counts(reader, truth(3_600), [first, second], at_least=False) == truth(3_600)
+    assert second.terminate() == 0 and first.terminate() == 0
