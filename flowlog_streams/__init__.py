@@ -16,6 +16,7 @@ from flowlog_streams.errors import (
     TaskFailedError,
     TopologyException,
 )
+from flowlog_streams.global_table import GlobalKTable
 from flowlog_streams.handlers import (
     DeadLetterQueue,
     ErrorContext,
@@ -25,6 +26,7 @@ from flowlog_streams.handlers import (
     LogAndFail,
 )
 from flowlog_streams.kgrouped import KGroupedStream, TimeWindowedKStream
+from flowlog_streams.kgrouped_table import KGroupedTable
 from flowlog_streams.kstream import BranchedKStream, KStream
 from flowlog_streams.ktable import KTable
 from flowlog_streams.materialized import Materialized
@@ -61,7 +63,9 @@ __all__ = [
     "ErrorContext",
     "ExceptionHandler",
     "HandlerResponse",
+    "GlobalKTable",
     "KGroupedStream",
+    "KGroupedTable",
     "KStream",
     "KTable",
     "LogAndContinue",

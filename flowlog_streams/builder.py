@@ -11,7 +11,10 @@ from flowlog_streams.serdes import Serde
 from flowlog_streams.topology import StoreSpec, TimestampExtractor, Topology
 
 if TYPE_CHECKING:
+    from flowlog_streams.global_table import GlobalKTable
     from flowlog_streams.kstream import KStream
+    from flowlog_streams.ktable import KTable
+    from flowlog_streams.materialized import Materialized
 
 SOURCE_PREFIX = "KSTREAM-SOURCE-"
 
@@ -57,6 +60,78 @@ class StreamsBuilder:
             )
         return KStream(self, source_name, key_serde, value_serde, repartition_required=False)
 
+    def table(
+        self,
+        topic: str,
+        *,
+        key_serde: Serde | None = None,
+        value_serde: Serde | None = None,
+        materialized: Materialized | None = None,
+        timestamp_extractor: TimestampExtractor | None = None,
+        auto_offset_reset: str | None = None,
+        name: str | None = None,
+    ) -> KTable:
+        """A table of `topic`'s latest value per key (a None value deletes the key).
+
+        Its store's changelog is the topic itself: nothing extra is written, and a
+        restore reads the topic (use a compacted topic). Records with a null key are
+        dropped and counted."""
+        from flowlog_streams.ktable import KTable
+        from flowlog_streams.materialized import Materialized
+        from flowlog_streams.table_processors import KTableSourceProcessor
+
+        self._check_open()
+        if not isinstance(topic, str):
+            raise TopologyException("table() reads one topic, given by name")
+        materialized = materialized or Materialized()
+        store_name = materialized.store_name or self.new_name(f"{topic}-STATE-STORE-")
+        key_serde = materialized.key_serde or key_serde
+        value_serde = materialized.value_serde or value_serde
+        source_name = name or self.new_name(SOURCE_PREFIX)
+        table_name = f"{name}-table" if name else self.new_name("KTABLE-SOURCE-")
+        self.topology.add_source(
+            source_name, topic, key_serde=key_serde, value_serde=value_serde,
+            timestamp_extractor=timestamp_extractor, auto_offset_reset=auto_offset_reset,
+        )
+        self.topology.add_processor(table_name, lambda: KTableSourceProcessor(store_name), source_name)
+        self.topology.add_state_store(StoreSpec(
+            store_name, caching=materialized.caching, in_memory=materialized.in_memory,
+            key_serde=key_serde, value_serde=value_serde, source_topic=topic,
+        ), table_name)
+        return KTable(self, table_name, store_name, key_serde, value_serde)
+
+    def global_table(
+        self,
+        topic: str,
+        *,
+        key_serde: Serde | None = None,
+        value_serde: Serde | None = None,
+        materialized: Materialized | None = None,
+        name: str | None = None,
+    ) -> GlobalKTable:
+        """A table of every partition of `topic`, held in full by every instance.
+
+        It is read by its own consumer (not the group's), restored before any task
+        processes and kept up to date; joins look keys up with a key mapper."""
+        from flowlog_streams.global_table import GlobalKTable, GlobalStore
+        from flowlog_streams.materialized import Materialized
+
+        self._check_open()
+        if not isinstance(topic, str):
+            raise TopologyException("global_table() reads one topic, given by name")
+        if any(topic in s.topics for s in self.topology.sources()):
+            raise TopologyException(f"topic {topic!r} is already read by a stream or table source")
+        materialized = materialized or Materialized()
+        store_name = materialized.store_name or self.new_name(f"{topic}-STATE-STORE-")
+        key_serde = materialized.key_serde or key_serde
+        value_serde = materialized.value_serde or value_serde
+        source_name = name or self.new_name(SOURCE_PREFIX)
+        processor_name = f"{name}-table" if name else self.new_name("KTABLE-SOURCE-")
+        spec = StoreSpec(store_name, caching=False, in_memory=materialized.in_memory,
+                         key_serde=key_serde, value_serde=value_serde, source_topic=topic)
+        self.topology.add_global_store(GlobalStore(spec, topic, source_name, processor_name))
+        return GlobalKTable(self, store_name, key_serde, value_serde)
+
     def add_state_store(self, spec: StoreSpec) -> StreamsBuilder:
         """A store for Processor API steps: `stream.process(supplier, spec.name)` connects it."""
         self._check_open()
@@ -64,7 +139,7 @@ class StreamsBuilder:
         return self
 
     def build(self) -> Topology:
-        if not self.topology.nodes:
+        if not self.topology.nodes and not self.topology.global_stores:
             raise TopologyException("the topology is empty: add a stream before build()")
         self._built = True
         return self.topology

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from flowlog_streams.change_serde import resolve_serde
 from flowlog_streams.errors import StreamsException, TaskFailedError
 from flowlog_streams.processor import (
     Cancellable,
@@ -152,8 +153,8 @@ class SinkProcessor(Processor):
         self._node = node
         self._task = task
         self._topic = task.topics.decorate(node.topic) if node.topic is not None else None
-        self._serialize_key = (node.key_serde or config.default_key_serde).serialize
-        self._serialize_value = (node.value_serde or config.default_value_serde).serialize
+        self._serialize_key = resolve_serde(node.key_serde, config.default_key_serde).serialize
+        self._serialize_value = resolve_serde(node.value_serde, config.default_value_serde).serialize
         self._send = task.collector.send
         self._metrics = task.metrics
 

@@ -58,19 +58,19 @@ class KGroupedStream:
     # ---------------------------------------------------------------- aggregations
 
     def count(self, materialized: Materialized | None = None, *, name: str | None = None) -> KTable:
-        materialized = _values_as(materialized, Serdes.long())
+        materialized = values_as(materialized, Serdes.long())
         return self.aggregate(_zero, _count, materialized, name=name)
 
     def reduce(self, reducer: Reducer, materialized: Materialized | None = None, *,
                name: str | None = None) -> KTable:
-        _check(reducer, "reduce")
-        materialized = _values_as(materialized, self.value_serde)
+        check_callable(reducer, "reduce")
+        materialized = values_as(materialized, self.value_serde)
         return self._aggregate_with(_Reduce(reducer).initial, _Reduce(reducer), materialized, name)
 
     def aggregate(self, initializer: Initializer, aggregator: Aggregator,
                   materialized: Materialized | None = None, *, name: str | None = None) -> KTable:
-        _check(initializer, "aggregate (initializer)")
-        _check(aggregator, "aggregate (aggregator)")
+        check_callable(initializer, "aggregate (initializer)")
+        check_callable(aggregator, "aggregate (aggregator)")
         return self._aggregate_with(initializer, aggregator, materialized or Materialized(), name)
 
     def windowed_by(self, windows: TimeWindows | SlidingWindows | SessionWindows) -> Any:
@@ -132,20 +132,20 @@ class TimeWindowedKStream:
         self._windows = windows
 
     def count(self, materialized: Materialized | None = None, *, name: str | None = None) -> KTable:
-        materialized = _values_as(materialized, Serdes.long())
+        materialized = values_as(materialized, Serdes.long())
         return self.aggregate(_zero, _count, materialized, name=name)
 
     def reduce(self, reducer: Reducer, materialized: Materialized | None = None, *,
                name: str | None = None) -> KTable:
-        _check(reducer, "reduce")
-        materialized = _values_as(materialized, self._grouped.value_serde)
+        check_callable(reducer, "reduce")
+        materialized = values_as(materialized, self._grouped.value_serde)
         reduce = _Reduce(reducer)
         return self._windowed(reduce.initial, reduce, materialized, name)
 
     def aggregate(self, initializer: Initializer, aggregator: Aggregator,
                   materialized: Materialized | None = None, *, name: str | None = None) -> KTable:
-        _check(initializer, "aggregate (initializer)")
-        _check(aggregator, "aggregate (aggregator)")
+        check_callable(initializer, "aggregate (initializer)")
+        check_callable(aggregator, "aggregate (aggregator)")
         return self._windowed(initializer, aggregator, materialized or Materialized(), name)
 
     def _windowed(self, initializer: Initializer, aggregator: Aggregator,
@@ -169,13 +169,13 @@ class SessionWindowedKStream:
         self._windows = windows
 
     def count(self, materialized: Materialized | None = None, *, name: str | None = None) -> KTable:
-        materialized = _values_as(materialized, Serdes.long())
+        materialized = values_as(materialized, Serdes.long())
         return self.aggregate(_zero, _count, _add, materialized, name=name)
 
     def reduce(self, reducer: Reducer, materialized: Materialized | None = None, *,
                name: str | None = None) -> KTable:
-        _check(reducer, "reduce")
-        materialized = _values_as(materialized, self._grouped.value_serde)
+        check_callable(reducer, "reduce")
+        materialized = values_as(materialized, self._grouped.value_serde)
         reduce = _Reduce(reducer)
 
         def merge(key: Any, first: Any, second: Any) -> Any:
@@ -186,9 +186,9 @@ class SessionWindowedKStream:
     def aggregate(self, initializer: Initializer, aggregator: Aggregator, merger: Merger,
                   materialized: Materialized | None = None, *, name: str | None = None) -> KTable:
         """`merger(key, aggregate_one, aggregate_two)` joins two sessions' aggregates."""
-        _check(initializer, "aggregate (initializer)")
-        _check(aggregator, "aggregate (aggregator)")
-        _check(merger, "aggregate (merger)")
+        check_callable(initializer, "aggregate (initializer)")
+        check_callable(aggregator, "aggregate (aggregator)")
+        check_callable(merger, "aggregate (merger)")
         return self._sessions(initializer, aggregator, merger, materialized or Materialized(), name)
 
     def _sessions(self, initializer: Initializer, aggregator: Aggregator, merger: Merger,
@@ -224,7 +224,7 @@ class _Reduce:
         return self._reducer(aggregate, value)
 
 
-def _values_as(materialized: Materialized | None, serde: Serde | None) -> Materialized:
+def values_as(materialized: Materialized | None, serde: Serde | None) -> Materialized:
     """The store's value serde: the Materialized's own, else `serde` (count: long)."""
     materialized = materialized or Materialized()
     if materialized.value_serde is None and serde is not None:
@@ -232,7 +232,7 @@ def _values_as(materialized: Materialized | None, serde: Serde | None) -> Materi
     return materialized
 
 
-def _check(function: Any, what: str) -> None:
+def check_callable(function: Any, what: str) -> None:
     if not callable(function):
         raise TypeError(f"{what} needs a callable, got {function!r}")
 

@@ -170,6 +170,35 @@ class KStream:
                             keep_key_serde=False, key_changed=True)
         return KGroupedStream(rekeyed, key_serde, value_serde or self.value_serde, name)
 
+    # ---------------------------------------------------------------- joins
+
+    def join(self, other: Any, *args: Any, name: str | None = None, **kwargs: Any) -> KStream:
+        """Inner join, by what `other` is (Kafka Streams' argument orders):
+
+        - `join(table, joiner)`: each record with the table's current value for its key;
+        - `join(global_table, key_mapper, joiner)`: the table key is `key_mapper(key, value)`.
+        `joiner(stream_value, table_value)`; a record without a match emits nothing."""
+        return self._join(other, args, kwargs, left=False, name=name)
+
+    def left_join(self, other: Any, *args: Any, name: str | None = None, **kwargs: Any) -> KStream:
+        """As join(), but a record without a match emits `joiner(value, None)`."""
+        return self._join(other, args, kwargs, left=True, name=name)
+
+    def _join(self, other: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, left: bool,
+              name: str | None) -> KStream:
+        from flowlog_streams.global_table import GlobalKTable
+        from flowlog_streams.ktable import KTable
+        from flowlog_streams.stream_table_join import join_global_table, join_table
+
+        if isinstance(other, KTable):
+            return join_table(self, other, *args, left=left, name=name, **kwargs)
+        if isinstance(other, GlobalKTable):
+            return join_global_table(self, other, *args, left=left, name=name, **kwargs)
+        raise TopologyException(
+            f"{'left_join' if left else 'join'}() needs a KTable or GlobalKTable here, "
+            f"got {type(other).__name__}"
+        )
+
     def split(self, prefix: str | None = None) -> BranchedKStream:
         return BranchedKStream(self, prefix)
 

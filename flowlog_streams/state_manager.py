@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from flowlog_streams.typed_stores import (
     TimestampedKeyValueStore,
     TimestampedSessionStore,
     TimestampedWindowStore,
+    encode_timestamped,
     split_session_changelog_key,
     split_window_changelog_key,
 )
@@ -86,7 +87,10 @@ class TaskStateManager:
             if spec.logging else None
         )
         bytes_store = self._open_store(spec, self.directory / spec.name)
-        send = self._changelog_sender(changelog) if changelog is not None else None
+        send = (
+            self._changelog_sender(changelog)
+            if changelog is not None and spec.source_topic is None else None
+        )
         key_serde = spec.key_serde or config.default_key_serde
         value_serde = spec.value_serde or config.default_value_serde
         cache = self._per_store_cache if spec.caching else 0
@@ -128,14 +132,21 @@ class TaskStateManager:
         for store in self.stores.values():
             store.typed.flush_cache()
 
-    def checkpoint(self) -> None:
-        """After the producer flushed: staged writes + changelog offsets, one atomic write each."""
+    def checkpoint(self, source_positions: Mapping[TopicPartition, int] | None = None) -> None:
+        """After the producer flushed: staged writes + changelog offsets, one atomic write each.
+
+        A source table's store checkpoints the task's position in its source topic."""
         for store in self.stores.values():
             offsets = None
-            if store.changelog is not None:
-                last = self._collector.changelog_offset(store.changelog.topic, store.changelog.partition)
+            changelog = store.changelog
+            if changelog is not None and store.spec.source_topic is not None:
+                position = (source_positions or {}).get(changelog)
+                if position is not None:
+                    offsets = {checkpoint_key(changelog): position}
+            elif changelog is not None:
+                last = self._collector.changelog_offset(changelog.topic, changelog.partition)
                 if last is not None:
-                    offsets = {checkpoint_key(store.changelog): last + 1}
+                    offsets = {checkpoint_key(changelog): last + 1}
             store.staged.apply(offsets)
 
     # ---------------------------------------------------------------- restore
@@ -166,7 +177,14 @@ class TaskStateManager:
         """Raw changelog records into the store, with the offset after the last one, atomically."""
         store = next(s for s in self.stores.values() if s.changelog == changelog)
         checkpoint = {checkpoint_key(changelog): records[-1].offset + 1}
-        if store.spec.kind == KEY_VALUE:
+        if store.spec.kind == KEY_VALUE and store.spec.source_topic is not None:
+            # The user's topic holds plain values: stamp them as the store keeps them.
+            store.bytes_store.write(
+                [(r.key, encode_timestamped(r.value, r.timestamp)) for r in records
+                 if r.key is not None],
+                checkpoint,
+            )
+        elif store.spec.kind == KEY_VALUE:
             store.bytes_store.write([(r.key, r.value) for r in records if r.key is not None],
                                     checkpoint)
         elif store.spec.kind == WINDOW:

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
 
 from flowlog.client.types import ConsumerRecord, OffsetAndMetadata, TopicPartition
+from flowlog_streams.change_serde import resolve_serde
 from flowlog_streams.collector import RecordCollector
 from flowlog_streams.config import StreamsConfig
 from flowlog_streams.errors import SerializationError, StreamsException, TaskFailedError
@@ -104,8 +105,11 @@ class StreamTask:
         deserialization_handler: ExceptionHandler | None = None,
         processing_handler: ExceptionHandler | None = None,
         open_store: StoreFactory | None = None,
+        global_stores: Mapping[str, Any] | None = None,
     ) -> None:
         self.id = task_id
+        # The instance's global tables' stores (read-only here), by store name.
+        self._global_stores = global_stores or {}
         self.application_id = config.application_id
         self.config = config
         self.topics = topics
@@ -133,8 +137,8 @@ class StreamTask:
             source = source_of(topology, topics, tp.topic)
             self.queues[tp] = PartitionQueue(
                 tp, self.graph.entries[source.name],
-                source.key_serde or config.default_key_serde,
-                source.value_serde or config.default_value_serde,
+                resolve_serde(source.key_serde, config.default_key_serde),
+                resolve_serde(source.value_serde, config.default_value_serde),
                 source.timestamp_extractor,
             )
         self._queue_list = list(self.queues.values())
@@ -368,18 +372,24 @@ class StreamTask:
     def checkpoint(self) -> None:
         """After the producer flushed: write staged state with its changelog offsets."""
         if self.state is not None:
-            self.state.checkpoint()
+            positions = {queue.tp: self._position(queue) for queue in self._queue_list}
+            self.state.checkpoint({tp: p for tp, p in positions.items() if p is not None})
 
     def commit_offsets(self) -> dict[TopicPartition, OffsetAndMetadata]:
         """Offsets that moved since the last commit, with partition time in the metadata."""
         offsets = {}
         for queue in self._queue_list:
-            offset = queue.records[0][4] if queue.records else queue.next_offset
+            offset = self._position(queue)
             if offset is not None and offset != queue.committed_offset:
                 offsets[queue.tp] = OffsetAndMetadata(
                     offset, f"{_METADATA_PREFIX}{queue.partition_time}"
                 )
         return offsets
+
+    @staticmethod
+    def _position(queue: PartitionQueue) -> int | None:
+        """The offset of the partition's next record to process."""
+        return queue.records[0][4] if queue.records else queue.next_offset
 
     def mark_committed(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         for tp, offset in offsets.items():
@@ -389,6 +399,8 @@ class StreamTask:
         self.commit_requested = False
 
     def state_store(self, node_name: str, store_name: str) -> Any:
+        if store_name in self._global_stores:
+            return self._global_stores[store_name]
         node = self._topology.nodes.get(node_name)
         if store_name not in getattr(node, "stores", ()):
             raise StreamsException(

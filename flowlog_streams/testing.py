@@ -29,6 +29,7 @@ from flowlog.client.types import ConsumerRecord, TopicPartition
 from flowlog.protocol.murmur2 import partition_for_key
 from flowlog_streams.config import StreamsConfig, build_config
 from flowlog_streams.errors import StreamsException, TopologyException
+from flowlog_streams.global_table import GlobalStateManager
 from flowlog_streams.partitions import (
     DEFAULT_PARTITIONS,
     check_copartitioned,
@@ -86,12 +87,19 @@ class TopologyTestDriver:
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._resources: RocksResources | None = None
         self._open_store: Any = None
-        if topology.stores:
+        specs = [*topology.stores.values(), *(g.spec for g in topology.global_stores.values())]
+        if specs:
             self._scratch = tempfile.TemporaryDirectory(prefix="flowlog-driver-")
             self.config = attrs.evolve(self.config, state_dir=self._scratch.name)
-            if not all(spec.in_memory for spec in topology.stores.values()):
+            if not all(spec.in_memory for spec in specs):
                 self._resources = RocksResources(self.config.rocksdb_cache_bytes)
             self._open_store = store_opener(self._resources)
+        # Global tables: records piped to their topics go straight into their stores.
+        self._globals = (
+            GlobalStateManager(topology.global_stores, self.config, self._open_store)
+            if topology.global_stores else None
+        )
+        self._global_offsets: dict[str, int] = {}
         self._topics = resolve_topics(topology, self.config.application_id)
         self._deserialization_handler = self.config.deserialization_handler()
         self._processing_handler = self.config.processing_handler()
@@ -124,6 +132,8 @@ class TopologyTestDriver:
         self._closed = True
         for task in self._tasks.values():
             task.close()
+        if self._globals is not None:
+            self._globals.close()
         if self._resources is not None:
             self._resources.close()
         if self._scratch is not None:
@@ -143,6 +153,9 @@ class TopologyTestDriver:
     ) -> TestInputTopic:
         if partitions < 1:
             raise ValueError("partitions must be >= 1")
+        if self._globals is not None and name in self._globals.topics:
+            return TestInputTopic(self, name, key_serde, value_serde, start_timestamp_ms,
+                                  auto_advance_ms)
         if name not in self._topics.sources and not self._topics.add_matching(self.topology, name):
             raise TopologyException(f"{name!r} is not a source topic of the topology")
         known = self._input_partitions.get(name)
@@ -181,6 +194,14 @@ class TopologyTestDriver:
               headers: Headers, partition: int | None) -> None:
         if self._closed:
             raise StreamsException("the driver is closed")
+        if self._globals is not None and topic in self._globals.topics:
+            # As the global task applies it: raw, at once, before any later stream record.
+            offset = self._global_offsets.get(topic, 0)
+            self._global_offsets[topic] = offset + 1
+            self._globals.apply(TopicPartition(topic, 0), [
+                ConsumerRecord(topic, 0, offset, timestamp, key, value, headers)
+            ])
+            return
         if not self._tasks:
             self._ensure_tasks()
         self._enqueue(topic, key, value, timestamp, headers, partition)
@@ -245,6 +266,7 @@ class TopologyTestDriver:
                 wall_clock_ms=lambda: self.wall_clock_ms,
                 deserialization_handler=self._deserialization_handler,
                 processing_handler=self._processing_handler, open_store=self._open_store,
+                global_stores=self._globals.stores if self._globals is not None else None,
             )
             self._tasks[task_id] = task
             for tp in tps:

@@ -106,10 +106,13 @@ class StoreSpec:
     retention_ms: int = 0
     key_serde: Serde | None = None
     value_serde: Serde | None = None
+    # A source table's store: this user topic is its changelog (Kafka Streams' source-topic
+    # optimization): nothing extra is written, and restoring reads the topic itself.
+    source_topic: str | None = None
 
     @property
     def changelog(self) -> str:
-        return self.name + CHANGELOG_SUFFIX
+        return self.source_topic or self.name + CHANGELOG_SUFFIX
 
     def changelog_configs(self) -> dict[str, str]:
         if self.kind == KEY_VALUE:
@@ -138,6 +141,8 @@ class Topology:
         self.internal_topics: dict[str, InternalTopic] = {}
         self.stores: dict[str, StoreSpec] = {}
         self.copartition_groups: list[frozenset[str]] = []
+        # Global tables' stores (builder.global_table): not in any sub-topology or task.
+        self.global_stores: dict[str, Any] = {}
         self._children: dict[str, list[str]] = {}
         self._subtopologies: list[Subtopology] | None = None
 
@@ -225,12 +230,23 @@ class Topology:
         if spec.kind not in (KEY_VALUE, WINDOW, SESSION):
             raise TopologyException(f"store {spec.name!r}: unknown kind {spec.kind!r}")
         self.stores[spec.name] = spec
-        if spec.logging:
+        if spec.logging and spec.source_topic is None:
             self.internal_topics[spec.changelog] = InternalTopic(
                 spec.changelog, None, "changelog", spec.changelog_configs()
             )
         self.connect_store(spec.name, *processor_names)
         return self
+
+    def add_global_store(self, store: Any) -> None:
+        """A global table's store (a global_table.GlobalStore): every instance holds it all."""
+        name = store.spec.name
+        if name in self.stores or name in self.global_stores:
+            raise TopologyException(f"store {name!r} is already in the topology")
+        for other in self.global_stores.values():
+            if other.topic == store.topic:
+                raise TopologyException(f"topic {store.topic!r} already fills global store {other.spec.name!r}")
+        self.global_stores[name] = store
+        self._subtopologies = None
 
     def connect_store(self, store_name: str, *processor_names: str) -> None:
         if store_name not in self.stores:
@@ -293,7 +309,7 @@ class Topology:
         names: list[str] = []
         for node_name in self.subtopologies()[subtopology_id].node_names:
             for store in getattr(self.nodes[node_name], "stores", ()):
-                if store not in names:
+                if store not in names and store not in self.global_stores:
                     names.append(store)
         return names
 
@@ -321,6 +337,8 @@ class Topology:
                 union(node.name, parent)
             if isinstance(node, ProcessorNode):
                 for store in node.stores:
+                    if store in self.global_stores:
+                        continue  # every task reads a global store: it joins nothing
                     if store in by_store:
                         union(node.name, by_store[store])
                     by_store.setdefault(store, node.name)
@@ -348,7 +366,7 @@ class Topology:
 
     def describe(self) -> str:
         """Kafka Streams' TopologyDescription text: stable, so tests can compare it."""
-        if not self.subtopologies():
+        if not self.subtopologies() and not self.global_stores:
             # Kafka Streams writes "Topologies:\n " and then "  Sub-topology: N" for each.
             return "Topologies:\n "
         lines = ["Topologies:"]
@@ -363,6 +381,16 @@ class Topology:
 
             for name in order(names):
                 lines.append("    " + self._describe_node(name, order))
+            lines.append("")
+        next_id = len(self.subtopologies())
+        for offset, store in enumerate(self.global_stores.values()):
+            # Kafka Streams numbers global stores among the sub-topologies; here they come last.
+            lines.append(f"  Sub-topology: {next_id + offset} for global store (will not generate tasks)")
+            lines.append(f"    Source: {store.source_name} (topics: [{store.topic}])")
+            lines.append(f"      --> {store.processor_name}")
+            lines.append(f"    Processor: {store.processor_name} (stores: [{store.spec.name}])")
+            lines.append("      --> none")
+            lines.append(f"      <-- {store.source_name}")
             lines.append("")
         return "\n".join(lines) + "\n"
 
