@@ -31,6 +31,7 @@ from flowlog.client.assignors import MemberAssignment
 from flowlog.client.types import TopicPartition
 from flowlog_streams.assignor import StreamsAssignor
 from flowlog_streams.config import build_config
+from flowlog_streams.global_table import GlobalStateManager, GlobalUpdater
 from flowlog_streams.metrics import RuntimeMetrics
 from flowlog_streams.producer_collector import ProducerCollector
 from flowlog_streams.queries import (
@@ -264,22 +265,36 @@ class StreamsApp:
                     "enable_auto_commit": False,
                     "partition_assignment_strategy": (assignor,),
                 }
+                topology = self.topology
                 resources = (
-                    RocksResources(config.rocksdb_cache_bytes) if self.topology.stores else None
+                    RocksResources(config.rocksdb_cache_bytes)
+                    if topology.stores or topology.global_stores else None
                 )
+                globals_ = None
                 try:
-                    async with Consumer(config.bootstrap, **consumer_options) as consumer:
-                        runtime = StreamRuntime(
-                            self.topology, config, plan, consumer, ProducerCollector(producer),
-                            self._metrics, purge=admin.delete_records, assignor=assignor,
-                            on_rebalancing=self._note_rebalancing,
-                            open_store=store_opener(resources),
-                            restore_listener=self._restore_listener,
-                        )
-                        self._runtime = runtime
-                        consumer.subscribe(sorted(plan.topics.sources), listener=runtime)
-                        await self._process_until_stopped(runtime)
+                    async with trio.open_nursery() as nursery:
+                        if topology.global_stores:
+                            globals_ = GlobalStateManager(
+                                topology.global_stores, config, store_opener(resources)
+                            )
+                            # Every global table is complete before the group is joined.
+                            await nursery.start(GlobalUpdater(globals_, config).run)
+                        async with Consumer(config.bootstrap, **consumer_options) as consumer:
+                            runtime = StreamRuntime(
+                                topology, config, plan, consumer, ProducerCollector(producer),
+                                self._metrics, purge=admin.delete_records, assignor=assignor,
+                                on_rebalancing=self._note_rebalancing,
+                                open_store=store_opener(resources),
+                                restore_listener=self._restore_listener,
+                                global_stores=globals_.stores if globals_ is not None else None,
+                            )
+                            self._runtime = runtime
+                            consumer.subscribe(sorted(plan.topics.sources), listener=runtime)
+                            await self._process_until_stopped(runtime)
+                        nursery.cancel_scope.cancel()
                 finally:
+                    if globals_ is not None:
+                        globals_.close()
                     if resources is not None:
                         resources.close()
 

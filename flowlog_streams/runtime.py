@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 import trio
@@ -74,8 +74,10 @@ class StreamRuntime(RebalanceListener):
         on_rebalancing: Any = None,
         open_store: StoreFactory | None = None,
         restore_listener: RestoreListener | None = None,
+        global_stores: Mapping[str, Any] | None = None,
     ) -> None:
         self._topology = topology
+        self._global_stores = global_stores
         self._config = config
         self._plan = plan
         self._consumer = consumer
@@ -331,6 +333,7 @@ class StreamRuntime(RebalanceListener):
             wall_clock_ms=wall_clock_ms, lag_of=self._lag_of,
             deserialization_handler=self._deserialization_handler,
             processing_handler=self._processing_handler, open_store=self._open_store,
+            global_stores=self._global_stores,
         )
         for tp in tps:
             offset = committed.get(tp)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from flowlog_streams.errors import TopologyException
+from flowlog_streams.serdes import Serde
 from flowlog_streams.table_joins import Joiner, KStreamTableJoinProcessor
 from flowlog_streams.table_processors import ValueGetterSupplier
 
@@ -22,7 +23,10 @@ if TYPE_CHECKING:
 
 
 def join_table(stream: KStream, table: KTable, joiner: Joiner, *, left: bool,
-               name: str | None = None) -> KStream:
+               name: str | None = None, key_serde: Serde | None = None,
+               value_serde: Serde | None = None) -> KStream:
+    """`key_serde` / `value_serde` (Kafka Streams' Joined) serialize the stream through the
+    repartition topic when its key changed upstream; the key serde defaults to the table's."""
     from flowlog_streams.kstream import KStream, repartition_through
     from flowlog_streams.ktable import source_topics_of
 
@@ -37,10 +41,11 @@ def join_table(stream: KStream, table: KTable, joiner: Joiner, *, left: bool,
     builder._check_open()
     parent = stream.node_name
     node_name = name or builder.new_name("KSTREAM-LEFTJOIN-" if left else "KSTREAM-JOIN-")
+    key_serde = key_serde or stream.key_serde or table.key_serde
     if stream.repartition_required:
         parent = repartition_through(
             builder, parent, f"{node_name}-left" if name else builder.new_name("KSTREAM-JOIN-"),
-            stream.key_serde, stream.value_serde, None, None, generated=False,
+            key_serde, value_serde or stream.value_serde, None, None, generated=False,
         )
     getter = table.getter
     builder.topology.add_processor(
@@ -49,7 +54,7 @@ def join_table(stream: KStream, table: KTable, joiner: Joiner, *, left: bool,
     )
     topology = builder.topology
     topology.copartition(source_topics_of(topology, parent) + source_topics_of(topology, table.node_name))
-    return KStream(builder, node_name, stream.key_serde, None, repartition_required=False)
+    return KStream(builder, node_name, key_serde, None, repartition_required=False)
 
 
 def join_global_table(stream: KStream, table: GlobalKTable, key_mapper: Callable[[Any, Any], Any],

@@ -42,6 +42,7 @@ async def prepare_topics(admin: Admin, topology: Topology, config: StreamsConfig
     internal = set(topics.internal_topics())
     wanted_user = sorted(
         {t for t in topics.sources if t not in internal}
+        | {g.topic for g in topology.global_stores.values()}
         | {s.topic for s in topology.sinks() if s.topic is not None and s.topic not in topology.internal_topics}
     )
     missing = [t for t in wanted_user if t not in existing]

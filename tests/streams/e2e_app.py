@@ -50,6 +50,24 @@ def build_app(args: argparse.Namespace) -> StreamsApp:
             .count(Materialized.as_("counts"))
             .to_stream()
             .to(args.output, key_serde=Serdes.windowed(Serdes.str()), value_serde=Serdes.long()))
+    elif args.topology == "enrich":
+        # Orders keyed by customer, joined with the customers table (its topic = args.table).
+        customers = builder.table(args.table, key_serde=Serdes.str(), value_serde=Serdes.str(),
+                                  materialized=Materialized.as_("customers"))
+        (builder.stream(args.input, key_serde=Serdes.str(), value_serde=Serdes.str())
+            .left_join(customers, lambda order, region: f"{order}@{region}")
+            .to(args.output, key_serde=Serdes.str(), value_serde=Serdes.str()))
+    elif args.topology == "table-join":
+        # Two tables joined on their key; the output's last value per key is the join.
+        left = builder.table(args.input, key_serde=Serdes.str(), value_serde=Serdes.str())
+        right = builder.table(args.table, key_serde=Serdes.str(), value_serde=Serdes.str())
+        (left.join(right, lambda a, b: f"{a}+{b}").to_stream()
+            .to(args.output, key_serde=Serdes.str(), value_serde=Serdes.str()))
+    elif args.topology == "global-enrich":
+        regions = builder.global_table(args.table, key_serde=Serdes.str(), value_serde=Serdes.str())
+        (builder.stream(args.input, key_serde=Serdes.str(), value_serde=Serdes.str())
+            .join(regions, lambda key, value: value, lambda value, region: f"{value}@{region}")
+            .to(args.output, key_serde=Serdes.str(), value_serde=Serdes.str()))
     else:
         (builder.stream(args.input, key_serde=Serdes.str(), value_serde=Serdes.json())
             .select_key(lambda k, v: v["user"])
@@ -121,7 +139,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--acceptable-recovery-lag", type=int, default=10_000)
     parser.add_argument("--max-warmup-replicas", type=int, default=2)
     parser.add_argument("--probing-rebalance-interval-ms", type=int, default=600_000)
-    parser.add_argument("--topology", choices=("repartition", "windowed-count"),
+    parser.add_argument("--table", default="e2e-table")
+    parser.add_argument("--topology", choices=("repartition", "windowed-count", "enrich",
+                                               "table-join", "global-enrich"),
                         default="repartition")
     return parser.parse_args(argv)
 
