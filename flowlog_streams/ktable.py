@@ -161,15 +161,41 @@ class KTable:
 
     # ---------------------------------------------------------------- table-table joins
 
-    def join(self, other: KTable, joiner: Joiner, materialized: Materialized | None = None,
-             *, name: str | None = None) -> KTable:
-        """Inner join on equal keys: a row while both tables have the key."""
-        return self._join(other, joiner, INNER, materialized, name)
+    def join(self, other: KTable, *args: Any, name: str | None = None, **kwargs: Any) -> KTable:
+        """Inner join: a row while both tables have a value.
 
-    def left_join(self, other: KTable, joiner: Joiner, materialized: Materialized | None = None,
-                  *, name: str | None = None) -> KTable:
-        """A row for every key of this table; `joiner(left, None)` while `other` lacks it."""
-        return self._join(other, joiner, LEFT, materialized, name)
+        - `join(other, joiner[, materialized])`: on equal keys;
+        - `join(other, foreign_key_extractor, joiner[, materialized])`: this table's row
+          joins `other`'s row `foreign_key_extractor(value)` (a foreign-key join)."""
+        return self._join_any(other, args, kwargs, INNER, name)
+
+    def left_join(self, other: KTable, *args: Any, name: str | None = None, **kwargs: Any) -> KTable:
+        """A row for every row of this table; `joiner(left, None)` while `other` lacks it
+        (equal keys, or a foreign key as in join())."""
+        return self._join_any(other, args, kwargs, LEFT, name)
+
+    def _join_any(self, other: KTable, args: tuple[Any, ...], kwargs: dict[str, Any], kind: str,
+                  name: str | None) -> KTable:
+        from flowlog_streams.fk_join import foreign_key_join
+
+        extractor = kwargs.pop("foreign_key_extractor", None)
+        positional = list(args)
+        if extractor is None and len(positional) >= 2 and callable(positional[1]):
+            extractor = positional.pop(0)
+        if not positional and "joiner" not in kwargs:
+            raise TopologyException(f"KTable.{_JOIN_METHOD[kind]}() needs a joiner")
+        joiner = kwargs.pop("joiner") if "joiner" in kwargs else positional.pop(0)
+        materialized = kwargs.pop("materialized", positional.pop(0) if positional else None)
+        if positional or kwargs:
+            raise TopologyException(
+                f"KTable.{_JOIN_METHOD[kind]}(): unexpected arguments {positional or sorted(kwargs)}"
+            )
+        if extractor is None:
+            return self._join(other, joiner, kind, materialized, name)
+        if not isinstance(other, KTable):
+            raise TopologyException("a foreign-key join joins another KTable")
+        return foreign_key_join(self, other, extractor, joiner, left_join=kind == LEFT,
+                                materialized=materialized, name=name)
 
     def outer_join(self, other: KTable, joiner: Joiner, materialized: Materialized | None = None,
                    *, name: str | None = None) -> KTable:
