@@ -173,6 +173,39 @@ class KStream:
     def split(self, prefix: str | None = None) -> BranchedKStream:
         return BranchedKStream(self, prefix)
 
+    # ---------------------------------------------------------------- joins
+
+    def join(self, other: Any, joiner: Callable[[Any, Any], Any], windows: Any = None,
+             stream_joined: Any = None, *, name: str | None = None) -> KStream:
+        """Inner join; with a KStream: `joiner(left, right)` for every pair within `windows`."""
+        if isinstance(other, KStream):
+            from flowlog_streams.stream_stream_join import join_streams
+
+            return join_streams(self, other, joiner, windows, stream_joined, name,
+                                left_outer=False, right_outer=False)
+        raise TypeError(f"join() takes a KStream, not {type(other).__name__}")
+
+    def left_join(self, other: Any, joiner: Callable[[Any, Any], Any], windows: Any = None,
+                  stream_joined: Any = None, *, name: str | None = None) -> KStream:
+        """Left join; with a KStream, a left record nobody joined gives `joiner(left, None)`."""
+        if isinstance(other, KStream):
+            from flowlog_streams.stream_stream_join import join_streams
+
+            return join_streams(self, other, joiner, windows, stream_joined, name,
+                                left_outer=True, right_outer=False)
+        raise TypeError(f"left_join() takes a KStream, not {type(other).__name__}")
+
+    def outer_join(self, other: KStream, joiner: Callable[[Any, Any], Any], windows: Any = None,
+                   stream_joined: Any = None, *, name: str | None = None) -> KStream:
+        """Outer join of two streams: unjoined records give `joiner(left, None)` or
+        `joiner(None, right)` once their window has closed."""
+        if isinstance(other, KStream):
+            from flowlog_streams.stream_stream_join import join_streams
+
+            return join_streams(self, other, joiner, windows, stream_joined, name,
+                                left_outer=True, right_outer=True)
+        raise TypeError(f"outer_join() takes a KStream, not {type(other).__name__}")
+
     # ---------------------------------------------------------------- topics
 
     def to(
