@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 
 from flowlog_streams.aggregate_processors import DROP_LATE, DROP_NULL_KEY, DROP_NULL_VALUE
-from flowlog_streams.errors import TopologyException
+from flowlog_streams.errors import StreamsException, TopologyException
 from flowlog_streams.kstream_processors import PassThroughProcessor
 from flowlog_streams.processor import Processor, ProcessorContext, Record
 from flowlog_streams.serdes import Serde, Serdes
@@ -255,6 +255,7 @@ class StreamStreamJoinProcessor(Processor):
         self._serialize_this = this_serde.serialize
         self._deserialize_other = other_serde.deserialize
         self._shared: OuterJoinState | None = None
+        self._shared_topic = plan.shared_store or self._other_name  # the serdes' topic
         if plan.shared_store is not None:
             store = context.get_state_store(plan.shared_store)
             shared = _OUTER_STATES.get(store)
@@ -289,10 +290,12 @@ class StreamStreamJoinProcessor(Processor):
             if shared is None or time_to < shared.stream_time:
                 self._forward(Record(key, self._unmatched(value), timestamp, record.headers))
             else:
-                key_bytes = self._serialize_key(self._plan.shared_store, key)
-                data = self._serialize_this(self._plan.shared_store, value)
-                shared.add(_TIMESTAMP.pack(timestamp) + self._side + key_bytes,
+                data = _serialized(self._serialize_this(self._shared_topic, value), value)
+                shared.add(_TIMESTAMP.pack(timestamp) + self._side + self._key_bytes(key),
                            _LENGTH.pack(len(data)) + data, timestamp)
+
+    def _key_bytes(self, key: Any) -> bytes:
+        return _serialized(self._serialize_key(self._shared_topic, key), key)
 
     def _emit_joined(self, record: Record, found: list[tuple[int, bytes, int]],
                      shared: OuterJoinState | None) -> None:
@@ -304,7 +307,7 @@ class StreamStreamJoinProcessor(Processor):
         other_prefix = None
         if shared is not None:
             other_side = _RIGHT if self._left_side else _LEFT
-            other_prefix = (other_side, self._serialize_key(self._plan.shared_store, key))
+            other_prefix = (other_side, self._key_bytes(key))
         for start, data, _stored_ts in found:
             if other_prefix is not None and shared is not None:
                 shared.remove(_TIMESTAMP.pack(start) + other_prefix[0] + other_prefix[1], timestamp)
@@ -320,7 +323,7 @@ class StreamStreamJoinProcessor(Processor):
 
     def _emit_closed(self, shared: OuterJoinState, record: Record) -> None:
         """Waiting records whose window closed: joiner(v, None) / joiner(None, v) at their time."""
-        topic = self._plan.shared_store
+        topic = self._shared_topic
         joiner = self._plan.joiner
         for store_key, data in shared.take_due():
             timestamp = _TIMESTAMP.unpack_from(store_key)[0]
@@ -331,6 +334,12 @@ class StreamStreamJoinProcessor(Processor):
                 value = deserialize(topic, raw)
                 joined = joiner(value, None) if is_left else joiner(None, value)
                 self._forward(Record(key, joined, timestamp, record.headers))
+
+
+def _serialized(data: bytes | None, obj: Any) -> bytes:
+    if data is None:
+        raise StreamsException(f"a join key or value may not serialize to null ({obj!r})")
+    return data
 
 
 def _store_retention_ms(windows: JoinWindows) -> int:
