@@ -115,6 +115,10 @@ async def broker_phase(bootstrap: str, broker: brokers.BrokerProcess, args: argp
                    "--output", OUTPUT_TOPIC, "--application-id", app_id,
                    "--state-dir", str(workdir / "join-state"),
                    "--commit-interval-ms", str(args.commit_interval_ms)]
+        if args.app_profile:
+            command += ["--profile", args.app_profile]
+        if args.buffered:
+            command += ["--buffered", str(args.buffered)]
         res = await streams_bench.run_app(
             "flowlog", command, run._child_env(), admin, broker, OUTPUT_TOPIC, parts,
             2 * n, n, args.app_timeout, workdir)
@@ -145,6 +149,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="broker group.initial.rebalance.delay.ms (0; -1 = broker default)")
     parser.add_argument("--app-timeout", type=float, default=None,
                         help="seconds the app may take (default 60 + 2N/10,000)")
+    parser.add_argument("--app-profile", metavar="FILE",
+                        help="diagnostic: run the app under cProfile, stats to FILE")
+    parser.add_argument("--buffered", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--no-json", action="store_true", help="do not write bench/results/")
     parser.add_argument("--keep-logs", action="store_true",
                         help="keep the scratch dir (broker and app logs) and print its path")

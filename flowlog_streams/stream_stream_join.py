@@ -114,6 +114,9 @@ class JoinWindowProcessor(Processor):
 
     def __init__(self, plan: JoinPlan, left_side: bool) -> None:
         self._store_name = plan.this_store if left_side else plan.other_store
+        # Both sides serialize keys with one topic name, so their bytes always agree.
+        self._key_topic = plan.this_store
+        self._key_serde = plan.key_serde
         self._value_serde = plan.left_value_serde if left_side else plan.right_value_serde
         self._size_ms = plan.windows.size_ms
         self._retention_ms = _store_retention_ms(plan.windows)
@@ -122,8 +125,9 @@ class JoinWindowProcessor(Processor):
         self.context = context
         self._forward = context.forward
         self._store = context.get_state_store(self._store_name)
-        serde = self._value_serde or context.app_config.default_value_serde
-        self._serialize = serde.serialize
+        config = context.app_config
+        self._serialize_key = (self._key_serde or config.default_key_serde).serialize
+        self._serialize = (self._value_serde or config.default_value_serde).serialize
 
     def process(self, record: Record) -> None:
         self._forward(record)
@@ -133,17 +137,18 @@ class JoinWindowProcessor(Processor):
             return  # never joinable; the join processor counted it
         timestamp = record.timestamp
         store = self._store
-        data = self._serialize(self._store_name, value)
-        if data is None:
-            return
+        name = self._store_name
+        key_bytes = _serialized(self._serialize_key(self._key_topic, key), key)
+        data = _serialized(self._serialize(name, value), value)
         encoded = _LENGTH.pack(len(data)) + data
-        found = store.fetch_with_timestamp(key, timestamp)
+        # Every value of a key at one time is kept: a duplicate is appended to the list.
+        found = store.fetch_raw(key_bytes, timestamp)
         if found is not None:
-            encoded = found[0] + encoded
-        if not store.put(key, timestamp, encoded, timestamp):
+            encoded = found + encoded
+        if not store.put_raw(key_bytes, timestamp, encoded, timestamp):
             observed = store.staged.observed_stream_time_ms()
             self.context.record_dropped(  # type: ignore[attr-defined]
-                DROP_LATE, self._store_name, window=Window(timestamp, timestamp + self._size_ms),
+                DROP_LATE, name, window=Window(timestamp, timestamp + self._size_ms),
                 late_by_ms=observed - timestamp - self._retention_ms,
             )
 
@@ -242,6 +247,7 @@ class StreamStreamJoinProcessor(Processor):
         self._forward = context.forward
         self._other_name = plan.other_store if self._left_side else plan.this_store
         self._other = context.get_state_store(self._other_name)
+        self._key_topic = plan.this_store  # as the windowed processors serialize keys
         key_serde = plan.key_serde or config.default_key_serde
         self._serialize_key = key_serde.serialize
         self._deserialize_key = key_serde.deserialize
@@ -281,8 +287,8 @@ class StreamStreamJoinProcessor(Processor):
         if shared is not None and timestamp == shared.stream_time:
             self._emit_closed(shared, record)
         time_to = max(0, timestamp + self._after_ms)
-        found = self._other.fetch_range_with_timestamps(
-            key, max(0, timestamp - self._before_ms), time_to
+        found = self._other.fetch_raw_range(
+            self._key_bytes(key), max(0, timestamp - self._before_ms), time_to
         )
         if found:
             self._emit_joined(record, found, shared)
@@ -295,9 +301,9 @@ class StreamStreamJoinProcessor(Processor):
                            _LENGTH.pack(len(data)) + data, timestamp)
 
     def _key_bytes(self, key: Any) -> bytes:
-        return _serialized(self._serialize_key(self._shared_topic, key), key)
+        return _serialized(self._serialize_key(self._key_topic, key), key)
 
-    def _emit_joined(self, record: Record, found: list[tuple[int, bytes, int]],
+    def _emit_joined(self, record: Record, found: list[tuple[int, bytes]],
                      shared: OuterJoinState | None) -> None:
         key, value, timestamp, headers = record.key, record.value, record.timestamp, record.headers
         joiner = self._plan.joiner
@@ -308,7 +314,7 @@ class StreamStreamJoinProcessor(Processor):
         if shared is not None:
             other_side = _RIGHT if self._left_side else _LEFT
             other_prefix = (other_side, self._key_bytes(key))
-        for start, data, _stored_ts in found:
+        for start, data in found:
             if other_prefix is not None and shared is not None:
                 shared.remove(_TIMESTAMP.pack(start) + other_prefix[0] + other_prefix[1], timestamp)
             result_ts = start if start > timestamp else timestamp
@@ -328,7 +334,7 @@ class StreamStreamJoinProcessor(Processor):
         for store_key, data in shared.take_due():
             timestamp = _TIMESTAMP.unpack_from(store_key)[0]
             is_left = store_key[8:9] == _LEFT
-            key = self._deserialize_key(topic, store_key[9:])
+            key = self._deserialize_key(self._key_topic, store_key[9:])
             deserialize = self._deserialize_left if is_left else self._deserialize_right
             for raw in decode_values(data):
                 value = deserialize(topic, raw)
