@@ -42,10 +42,12 @@ from flowlog_streams.processor import (
 from flowlog_streams.restorer import RestoreListener, RestoreProgress
 from flowlog_streams.serdes import Serde, Serdes
 from flowlog_streams.states import State, StateListener
+from flowlog_streams.stream_joined import StreamJoined
 from flowlog_streams.suppress import BufferConfig, Suppressed
 from flowlog_streams.task_id import TaskId
 from flowlog_streams.topology import StoreSpec, Topology
 from flowlog_streams.windows import (
+    JoinWindows,
     SessionWindows,
     SlidingWindows,
     TimeWindows,
@@ -64,6 +66,7 @@ __all__ = [
     "ExceptionHandler",
     "HandlerResponse",
     "GlobalKTable",
+    "JoinWindows",
     "KGroupedStream",
     "KGroupedTable",
     "KStream",
@@ -88,6 +91,7 @@ __all__ = [
     "State",
     "StateListener",
     "StoreSpec",
+    "StreamJoined",
     "StreamsApp",
     "StreamsBuilder",
     "StreamsConfig",

@@ -166,23 +166,21 @@ class SubscriptionSendProcessor(Processor):
             elif change.new is not None:
                 self._send(record, new_fk, PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE)
             return
-        if change.old is not None:
-            if old_fk is None:
-                self._skip()
-            elif change.new is not None:
-                if new_fk is None:
-                    self._skip()
-                    return
-                if self._fk_bytes(new_fk) != self._fk_bytes(old_fk):
-                    self._send(record, old_fk, DELETE_KEY_NO_PROPAGATE)
-                self._send(record, new_fk, PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE)
-            else:
-                self._send(record, old_fk, DELETE_KEY_AND_PROPAGATE)
-        elif change.new is not None:
-            if new_fk is None:
-                self._skip()
-            else:
-                self._send(record, new_fk, PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE)
+        # Inner join. Kafka Streams skips an update whose old or new foreign key is null,
+        # leaving a result that no longer holds; here the old subscription is dropped (with
+        # a tombstone when no new one replaces it) and a new foreign key subscribes.
+        moved = old_fk is not None and self._fk_bytes(old_fk) != self._fk_bytes(new_fk)
+        if moved:
+            replaced = change.new is not None and new_fk is not None
+            self._send(record, old_fk, DELETE_KEY_NO_PROPAGATE if replaced else DELETE_KEY_AND_PROPAGATE)
+        if change.new is None:
+            return
+        if new_fk is None:
+            self._skip()
+        elif change.old is not None and old_fk is not None:
+            self._send(record, new_fk, PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE)
+        else:
+            self._send(record, new_fk, PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE)
 
     def _fk_bytes(self, foreign_key: Any) -> bytes | None:
         return None if foreign_key is None else self._fk_serde.serialize(HASH_TOPIC, foreign_key)

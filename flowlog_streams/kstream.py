@@ -170,37 +170,52 @@ class KStream:
                             keep_key_serde=False, key_changed=True)
         return KGroupedStream(rekeyed, key_serde, value_serde or self.value_serde, name)
 
+    def split(self, prefix: str | None = None) -> BranchedKStream:
+        return BranchedKStream(self, prefix)
+
     # ---------------------------------------------------------------- joins
 
     def join(self, other: Any, *args: Any, name: str | None = None, **kwargs: Any) -> KStream:
         """Inner join, by what `other` is (Kafka Streams' argument orders):
 
+        - `join(stream, joiner, windows[, stream_joined])`: every pair of records within
+          the join windows gives `joiner(left, right)`;
         - `join(table, joiner)`: each record with the table's current value for its key;
         - `join(global_table, key_mapper, joiner)`: the table key is `key_mapper(key, value)`.
-        `joiner(stream_value, table_value)`; a record without a match emits nothing."""
-        return self._join(other, args, kwargs, left=False, name=name)
+        A record without a partner emits nothing."""
+        return self._join(other, args, kwargs, "join", name)
 
     def left_join(self, other: Any, *args: Any, name: str | None = None, **kwargs: Any) -> KStream:
-        """As join(), but a record without a match emits `joiner(value, None)`."""
-        return self._join(other, args, kwargs, left=True, name=name)
+        """As join(), but a left record without a partner emits `joiner(value, None)` (with a
+        stream: once its window has closed)."""
+        return self._join(other, args, kwargs, "left_join", name)
 
-    def _join(self, other: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, left: bool,
+    def outer_join(self, other: KStream, joiner: Callable[[Any, Any], Any], windows: Any = None,
+                   stream_joined: Any = None, *, name: str | None = None) -> KStream:
+        """Outer join of two streams: unjoined records give `joiner(left, None)` or
+        `joiner(None, right)` once their window has closed."""
+        if not isinstance(other, KStream):
+            raise TypeError(f"outer_join() takes a KStream, not {type(other).__name__}")
+        return self._join(other, (joiner, windows, stream_joined), {}, "outer_join", name)
+
+    def _join(self, other: Any, args: tuple[Any, ...], kwargs: dict[str, Any], method: str,
               name: str | None) -> KStream:
         from flowlog_streams.global_table import GlobalKTable
         from flowlog_streams.ktable import KTable
+        from flowlog_streams.stream_stream_join import join_streams
         from flowlog_streams.stream_table_join import join_global_table, join_table
 
+        left = method != "join"
+        if isinstance(other, KStream):
+            return join_streams(self, other, *args, name=name, left_outer=left,
+                                right_outer=method == "outer_join", **kwargs)
         if isinstance(other, KTable):
             return join_table(self, other, *args, left=left, name=name, **kwargs)
         if isinstance(other, GlobalKTable):
             return join_global_table(self, other, *args, left=left, name=name, **kwargs)
-        raise TopologyException(
-            f"{'left_join' if left else 'join'}() needs a KTable or GlobalKTable here, "
-            f"got {type(other).__name__}"
+        raise TypeError(
+            f"{method}() joins a KStream, KTable or GlobalKTable, not {type(other).__name__}"
         )
-
-    def split(self, prefix: str | None = None) -> BranchedKStream:
-        return BranchedKStream(self, prefix)
 
     # ---------------------------------------------------------------- topics
 

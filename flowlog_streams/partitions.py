@@ -4,7 +4,9 @@
   as many as the largest source of the sub-topology that writes it (Kafka
   Streams' rule), resolved through chains of repartition topics.
 - Topics declared co-partitioned (joins) must have equal counts; a mismatch
-  is a TopologyException naming every topic and its count.
+  is a TopologyException naming every topic and its count. A repartition topic
+  in a co-partition group takes the group's count (the user topics' count, else
+  a fixed count of the group, else the largest of its repartition topics).
 - A sub-topology has one task per partition of its widest source.
 """
 
@@ -37,7 +39,21 @@ def internal_partition_counts(
                 for store in node.stores:
                     if store in topology.stores:
                         writers[topology.stores[store].changelog] = subtopology.id
-    result: dict[str, int] = {}
+    # Repartition topics a co-partition group sized; settled again until nothing changes
+    # (a group's count flows on to the topics its readers write). Each round fixes at
+    # least one more topic or stops, so the internal topics bound the rounds.
+    grouped: dict[str, int] = {}
+    result = _settle(topology, topics, counts, writers, grouped)
+    for _ in range(len(topology.internal_topics) + 1):
+        if not _size_copartitioned(topology, topics, {**counts, **result}, grouped):
+            break
+        result = _settle(topology, topics, counts, writers, grouped)
+    return result
+
+
+def _settle(topology: Topology, topics: TopicResolution, counts: Mapping[str, int],
+            writers: Mapping[str, int], grouped: Mapping[str, int]) -> dict[str, int]:
+    result: dict[str, int] = dict(grouped)
     for name, spec in topology.internal_topics.items():
         if spec.num_partitions is not None:
             result[topics.decorate(name)] = spec.num_partitions
@@ -55,6 +71,40 @@ def internal_partition_counts(
     for name in topology.internal_topics:
         result.setdefault(topics.decorate(name), DEFAULT_PARTITIONS)
     return result
+
+
+def _size_copartitioned(topology: Topology, topics: TopicResolution, counts: Mapping[str, int],
+                        grouped: dict[str, int]) -> bool:
+    """Give the repartition topics of each co-partition group the group's count (Kafka
+    Streams' CopartitionedTopicsEnforcer): the user topics' count when they agree, else a
+    fixed `num_partitions` of the group, else the largest the group's repartition topics
+    would have. Returns whether any count changed."""
+    changed = False
+    for group in topology.copartition_groups:
+        user = {counts[t] for t in group if t not in topology.internal_topics and t in counts}
+        fixed = {spec.num_partitions for t in group
+                 if (spec := topology.internal_topics.get(t)) is not None
+                 and spec.num_partitions is not None}
+        flexible = [topics.decorate(t) for t in group
+                    if (spec := topology.internal_topics.get(t)) is not None
+                    and spec.num_partitions is None and spec.kind == "repartition"]
+        if not flexible:
+            continue
+        if user:
+            if len(user) > 1:
+                continue  # check_copartitioned names the mismatch
+            target = user.pop()
+        elif fixed:
+            if len(fixed) > 1:
+                continue
+            target = fixed.pop()
+        else:
+            target = max(counts.get(t, DEFAULT_PARTITIONS) for t in flexible)
+        for topic in flexible:
+            if grouped.get(topic) != target:
+                grouped[topic] = target
+                changed = True
+    return changed
 
 
 def check_copartitioned(topology: Topology, topics: TopicResolution, counts: Mapping[str, int]) -> None:

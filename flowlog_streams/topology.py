@@ -109,6 +109,9 @@ class StoreSpec:
     # A source table's store: this user topic is its changelog (Kafka Streams' source-topic
     # optimization): nothing extra is written, and restoring reads the topic itself.
     source_topic: str | None = None
+    # Changelog topic configs that replace the kind's defaults (a stream-stream join's
+    # window stores keep every record: cleanup.policy=delete, as Kafka Streams).
+    changelog_overrides: tuple[tuple[str, str], ...] = ()
 
     @property
     def changelog(self) -> str:
@@ -116,11 +119,14 @@ class StoreSpec:
 
     def changelog_configs(self) -> dict[str, str]:
         if self.kind == KEY_VALUE:
-            return {"cleanup.policy": "compact"}
-        return {
-            "cleanup.policy": "compact,delete",
-            "retention.ms": str(self.retention_ms + CHANGELOG_EXTRA_RETENTION_MS),
-        }
+            configs = {"cleanup.policy": "compact"}
+        else:
+            configs = {
+                "cleanup.policy": "compact,delete",
+                "retention.ms": str(self.retention_ms + CHANGELOG_EXTRA_RETENTION_MS),
+            }
+        configs.update(self.changelog_overrides)
+        return configs
 
 
 @attrs.frozen

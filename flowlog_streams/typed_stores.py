@@ -227,6 +227,33 @@ class TimestampedWindowStore(_CachedStore):
         if self.listener is not None:
             self.listener(key, value, old, timestamp)
 
+    # Serialized access for a store without a cache (a stream-stream join's: its hot path
+    # skips the typed layer's serdes and cache merging).
+
+    def fetch_raw(self, key_bytes: bytes, window_start_ms: int) -> bytes | None:
+        """The value bytes stored at (key, start), without their timestamp; None if none."""
+        assert self._cache_max_bytes <= 0, "raw access needs caching off"
+        data = self.staged.fetch(key_bytes, window_start_ms)
+        return None if data is None else data[8:]
+
+    def fetch_raw_range(self, key_bytes: bytes, time_from_ms: int,
+                        time_to_ms: int) -> list[tuple[int, bytes]]:
+        """(window start, value bytes) of the key's live windows in the range, by start."""
+        assert self._cache_max_bytes <= 0, "raw access needs caching off"
+        return [(start, data[8:])
+                for start, data in self.staged.fetch_range(key_bytes, time_from_ms, time_to_ms)]
+
+    def put_raw(self, key_bytes: bytes, window_start_ms: int, value: bytes, timestamp: int) -> bool:
+        """Write value bytes through (staged and changelogged at once; no listener is told);
+        False when the window is past the store's retention (nothing written)."""
+        assert self._cache_max_bytes <= 0, "raw access needs caching off"
+        raw = _TIMESTAMP.pack(timestamp) + value
+        if not self.staged.put(key_bytes, window_start_ms, raw):
+            return False
+        if self._changelog is not None:
+            self._changelog(window_changelog_key(key_bytes, window_start_ms), raw, timestamp)
+        return True
+
     def fetch_range(self, key: Any, time_from_ms: int, time_to_ms: int) -> Iterator[tuple[int, Any]]:
         """(window start, value) of `key`'s windows in the range, cached updates included."""
         for start, value, _timestamp in self.fetch_range_with_timestamps(key, time_from_ms, time_to_ms):

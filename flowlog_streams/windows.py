@@ -29,13 +29,17 @@ from flowlog_streams.serdes import Serde
 Duration = int | datetime.timedelta
 
 
-def to_ms(value: Duration, what: str) -> int:
+def to_signed_ms(value: Duration, what: str) -> int:
+    """Milliseconds of an int or timedelta, negative allowed (join window bounds may be)."""
     if isinstance(value, datetime.timedelta):
-        ms = value // datetime.timedelta(milliseconds=1)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        ms = value
-    else:
-        raise TypeError(f"{what} must be milliseconds (int) or a timedelta, not {value!r}")
+        return value // datetime.timedelta(milliseconds=1)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise TypeError(f"{what} must be milliseconds (int) or a timedelta, not {value!r}")
+
+
+def to_ms(value: Duration, what: str) -> int:
+    ms = to_signed_ms(value, what)
     if ms < 0:
         raise ValueError(f"{what} must not be negative, got {ms} ms")
     return ms
@@ -135,6 +139,55 @@ class SlidingWindows:
     @property
     def retention_ms(self) -> int:
         return 2 * self.time_difference_ms + self.grace_ms
+
+
+@attrs.frozen
+class JoinWindows:
+    """A stream-stream join's window: a record at t meets the other side's records in
+    [t - before, t + after] (mirrored for the other side: [t - after, t + before]).
+
+    Either bound may be negative (`before(-d)` moves the window's start after t) as long
+    as before + after >= 0 (Kafka Streams' JoinWindows). `size_ms` = before + after;
+    the join stores keep records for size + grace.
+    """
+
+    before_ms: int
+    after_ms: int
+    grace_ms: int
+
+    def __attrs_post_init__(self) -> None:
+        if self.before_ms + self.after_ms < 0:
+            raise ValueError(
+                f"window interval (before + after = {self.before_ms} + {self.after_ms} ms) "
+                f"must not be negative"
+            )
+        if self.grace_ms < 0:
+            raise ValueError(f"grace must not be negative, got {self.grace_ms} ms")
+
+    @classmethod
+    def of_time_difference_and_grace(cls, difference: Duration, grace: Duration) -> JoinWindows:
+        difference_ms = to_ms(difference, "time difference")
+        return cls(difference_ms, difference_ms, to_ms(grace, "grace"))
+
+    @classmethod
+    def of_time_difference_with_no_grace(cls, difference: Duration) -> JoinWindows:
+        return cls.of_time_difference_and_grace(difference, 0)
+
+    def before(self, difference: Duration) -> JoinWindows:
+        """How far before a left record the right records it joins may be (grace unchanged)."""
+        return JoinWindows(to_signed_ms(difference, "before"), self.after_ms, self.grace_ms)
+
+    def after(self, difference: Duration) -> JoinWindows:
+        """How far after a left record the right records it joins may be (grace unchanged)."""
+        return JoinWindows(self.before_ms, to_signed_ms(difference, "after"), self.grace_ms)
+
+    @property
+    def size_ms(self) -> int:
+        return self.before_ms + self.after_ms
+
+    @property
+    def retention_ms(self) -> int:
+        return self.size_ms + self.grace_ms
 
 
 def check_windows(windows: Any) -> None:

@@ -108,7 +108,13 @@ class StagedWindowStore:
 
     def fetch_range(self, key: bytes, time_from_ms: int, time_to_ms: int) -> Iterator[tuple[int, bytes]]:
         low = max(time_from_ms, self._observed_ms - self.retention_ms + 1)
-        staged = self.staged.get(key, {})
+        staged = self.staged.get(key)
+        if staged is None:  # nothing staged for the key: the store's range, already by start
+            return self.store.fetch_range(key, low, time_to_ms)
+        return self._merged_range(key, staged, low, time_to_ms)
+
+    def _merged_range(self, key: bytes, staged: dict[int, bytes | None], low: int,
+                      time_to_ms: int) -> Iterator[tuple[int, bytes]]:
         merged: dict[int, bytes | None] = dict(self.store.fetch_range(key, low, time_to_ms))
         merged.update((s, v) for s, v in staged.items() if low <= s <= time_to_ms)
         for start in sorted(merged):

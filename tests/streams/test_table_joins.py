@@ -220,7 +220,7 @@ def test_join_argument_errors() -> None:
     builder = StreamsBuilder()
     stream = builder.stream(L)
     table = builder.table(R)
-    with pytest.raises(TopologyException, match="KTable or GlobalKTable"):
+    with pytest.raises(TypeError, match="KTable or GlobalKTable"):
         stream.join(42, joiner)
     with pytest.raises(TopologyException, match="joiner"):
         stream.join(table, "nope")
