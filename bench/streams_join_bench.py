@@ -117,8 +117,6 @@ async def broker_phase(bootstrap: str, broker: brokers.BrokerProcess, args: argp
                    "--commit-interval-ms", str(args.commit_interval_ms)]
         if args.app_profile:
             command += ["--profile", args.app_profile]
-        if args.buffered:
-            command += ["--buffered", str(args.buffered)]
         res = await streams_bench.run_app(
             "flowlog", command, run._child_env(), admin, broker, OUTPUT_TOPIC, parts,
             2 * n, n, args.app_timeout, workdir)
@@ -151,7 +149,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds the app may take (default 60 + 2N/10,000)")
     parser.add_argument("--app-profile", metavar="FILE",
                         help="diagnostic: run the app under cProfile, stats to FILE")
-    parser.add_argument("--buffered", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--no-json", action="store_true", help="do not write bench/results/")
     parser.add_argument("--keep-logs", action="store_true",
                         help="keep the scratch dir (broker and app logs) and print its path")

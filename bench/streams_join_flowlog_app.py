@@ -80,7 +80,6 @@ def run_app(args: argparse.Namespace) -> int:
         build_topology(args.left, args.right, args.output),
         application_id=args.application_id, bootstrap=args.bootstrap,
         state_dir=args.state_dir, commit_interval_ms=args.commit_interval_ms,
-        **({"buffered_records_per_partition": args.buffered} if args.buffered else {}),
     )
     print("flowlog_streams join app running", flush=True)
     if args.profile:
@@ -149,7 +148,6 @@ def main(argv: list[str] | None = None) -> int:
     app.add_argument("--state-dir", required=True)
     app.add_argument("--commit-interval-ms", type=int, default=1000)
     app.add_argument("--profile", metavar="FILE", help="write cProfile stats here on exit")
-    app.add_argument("--buffered", type=int, default=0, help="buffered_records_per_partition")
     driver = sub.add_parser("driver", help="the same topology through TopologyTestDriver")
     driver.add_argument("--records", type=int, default=100_000, help="per side")
     driver.add_argument("--keys", type=int, default=20_000)

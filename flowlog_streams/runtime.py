@@ -46,11 +46,12 @@ logger = logging.getLogger("flowlog_streams.runtime")
 # Records taken from the consumer per poll (Kafka Streams' max.poll.records): fewer than a
 # loop processes, so task queues stay short and partitions pause only when a task waits.
 POLL_RECORDS_MAX: Final = 1_000
-# A partition whose task waits for another, empty input is paused only at this many times
-# buffered_records_per_partition: pausing drops the consumer's read-ahead of it, which is
-# fetched and decoded again on resume, and cannot help the task, whose missing input is
-# usually just behind in the same read-ahead (two-input tasks: joins). Still a bound.
-STARVED_PAUSE_FACTOR: Final = 20
+# A task reading several partitions (a join, a merge of topics) takes them in timestamp
+# order while the consumer hands them over a fetched chunk at a time, so one input's queue
+# runs ahead of the others' by up to a chunk. Pausing it then drops the consumer's
+# read-ahead of it, fetched and decoded again on resume (3x the decoding in the join
+# benchmark): such partitions pause at this many times buffered_records_per_partition.
+MULTI_INPUT_PAUSE_FACTOR: Final = 20
 # Longest wait for records when there is nothing else to do.
 POLL_WAIT_MS_MAX: Final = 100
 # The shutdown commit is retried this often, backing off linearly.
@@ -209,9 +210,7 @@ class StreamRuntime(RebalanceListener):
                 if buffered <= limit // 2:
                     self._consumer.resume(tp)
                     self._paused.discard(tp)
-            elif buffered >= limit and (
-                buffered >= limit * STARVED_PAUSE_FACTOR or not task.has_empty_input()
-            ):
+            elif buffered >= (limit if task.input_count == 1 else limit * MULTI_INPUT_PAUSE_FACTOR):
                 self._consumer.pause(tp)
                 self._paused.add(tp)
 

@@ -203,9 +203,9 @@ class StreamTask:
     def has_buffered(self) -> bool:
         return any(q.records for q in self._queue_list)
 
-    def has_empty_input(self) -> bool:
-        """Some input partition has nothing queued (the task may be waiting for it)."""
-        return any(not q.records for q in self._queue_list)
+    @property
+    def input_count(self) -> int:
+        return len(self._queue_list)
 
     # ---------------------------------------------------------------- processing
 

@@ -957,3 +957,20 @@ async def test_a_join_app_on_a_broker_joins_clicks_with_views(bootstrap: str,
         (b"u%d" % i, b"view%d-click%d" % (i, i)) for i in range(0, 50, 2))
     by_key = {r.key: r.timestamp for r in found}
     assert by_key[b"u0"] == 15_000  # the later of the two
+
+    # The same app on an empty state dir restores the join stores from their changelogs:
+    # a late click of u1 still meets the view stored before the restart.
+    async with Producer(bootstrap) as producer:
+        await producer.send(clicks, b"again", key=b"u1", timestamp_ms=10_001 + 9_000)
+    app = StreamsApp(builder.build(), application_id=f"join-app-{run}", bootstrap=bootstrap,
+                     state_dir=str(tmp_path / "fresh"), commit_interval_ms=100)
+    async with app:
+        with trio.fail_after(30):
+            async with Consumer(bootstrap, auto_offset_reset="earliest") as consumer:
+                consumer.assign([TopicPartition(out, 0)])
+                consumer.seek(TopicPartition(out, 0), len(found))
+                more: list[Any] = []
+                while not more:
+                    for records in (await consumer.getmany(timeout_ms=200)).values():
+                        more.extend(records)
+    assert [(r.key, r.value, r.timestamp) for r in more] == [(b"u1", b"view1-again", 19_001)]
