@@ -38,13 +38,21 @@ import trio
 
 from bench import brokers, run, streams_bench, streams_state_bench
 from bench.streams_bench import _fmt, log
-from bench.streams_join_flowlog_app import expected_values, make_records
+from bench.streams_join_flowlog_app import (
+    STREAM_TABLE,
+    expected_table_values,
+    expected_values,
+    make_records,
+    make_table_records,
+)
 from flowlog.client import Admin, TopicPartition
 
 LEFT_TOPIC = "join-left"
 RIGHT_TOPIC = "join-right"
 OUTPUT_TOPIC = "join-output"
 TARGET_RPS = 25_000.0
+# Stream-table: stream records per second (the table's rows are loaded in the same run).
+TABLE_TARGET_RPS = 60_000.0
 READ_TIMEOUT_S = 120.0
 
 
@@ -79,12 +87,12 @@ def read_values(bootstrap: str, topic: str, ends: dict[int, int]) -> list[bytes]
         consumer.close()
 
 
-async def verify(admin: Admin, bootstrap: str, n: int, partitions: int) -> dict[str, Any]:
+async def verify(admin: Admin, bootstrap: str, expected: set[bytes],
+                 partitions: int) -> dict[str, Any]:
     specs: dict[TopicPartition, str | int] = {
         TopicPartition(OUTPUT_TOPIC, p): "latest" for p in range(partitions)}
     ends = {tp.partition: off for tp, (off, _) in (await admin.list_offsets(specs)).items()}
     values = await trio.to_thread.run_sync(read_values, bootstrap, OUTPUT_TOPIC, ends)
-    expected = expected_values(n)
     found = set(values)
     return {"output_records": len(values), "distinct": len(found),
             "expected": len(expected), "missing": len(expected - found),
@@ -100,13 +108,19 @@ async def broker_phase(bootstrap: str, broker: brokers.BrokerProcess, args: argp
     base_ms = int(time.time() * 1000) - span_ms - 60_000
     async with Admin(bootstrap) as admin:
         await streams_bench.create_topics(admin, [LEFT_TOPIC, RIGHT_TOPIC, OUTPUT_TOPIC], parts)
-        left, right = make_records(n, args.keys, base_ms, span_ms)
-        out["input"] = {"records_per_side": n, "keys": args.keys, "span_ms": span_ms}
+        table = args.kind == STREAM_TABLE
+        left, right = (
+            make_table_records(n, args.keys, base_ms, span_ms) if table
+            else make_records(n, args.keys, base_ms, span_ms)
+        )
+        out["input"] = {"kind": args.kind, "records_per_side": n, "keys": args.keys,
+                        "span_ms": span_ms, "table_rows": len(right) if table else None}
         for topic, records in ((LEFT_TOPIC, left), (RIGHT_TOPIC, right)):
             out["input"][topic] = await streams_state_bench.load_input(
                 admin, bootstrap, topic, records, parts)
         del left, right
-        log(f"  input: {n:,} records per side, keys u0..u{args.keys - 1}, times over "
+        log(f"  input: {n:,} {'stream records' if table else 'records per side'}"
+            f"{f', {args.keys:,} table rows' if table else ''}, keys u0..u{args.keys - 1}, times over "
             f"{args.span_minutes} min; preloaded in "
             f"{out['input'][LEFT_TOPIC]['seconds'] + out['input'][RIGHT_TOPIC]['seconds']:.1f}s")
         app_id = f"bench-join-{uuid.uuid4().hex[:8]}"
@@ -114,19 +128,21 @@ async def broker_phase(bootstrap: str, broker: brokers.BrokerProcess, args: argp
                    "--bootstrap", bootstrap, "--left", LEFT_TOPIC, "--right", RIGHT_TOPIC,
                    "--output", OUTPUT_TOPIC, "--application-id", app_id,
                    "--state-dir", str(workdir / "join-state"),
-                   "--commit-interval-ms", str(args.commit_interval_ms)]
+                   "--commit-interval-ms", str(args.commit_interval_ms), "--kind", args.kind]
         if args.app_profile:
             command += ["--profile", args.app_profile]
         res = await streams_bench.run_app(
             "flowlog", command, run._child_env(), admin, broker, OUTPUT_TOPIC, parts,
-            2 * n, n, args.app_timeout, workdir)
+            n if table else 2 * n, n, args.app_timeout, workdir)
         out["flowlog"] = res
         log(f"  flowlog  {streams_bench._summary(res)}")
         if "log_tail" in res:
             log(res["log_tail"])
         if "outputs" in res and broker.alive():
             try:
-                res["verify"] = await verify(admin, bootstrap, n, parts)
+                expected = (expected_table_values(n, args.keys) if table
+                            else expected_values(n))
+                res["verify"] = await verify(admin, bootstrap, expected, parts)
             except Exception as exc:
                 res["verify"] = {"error": f"{type(exc).__name__}: {exc}"}
             log(f"  verify   {res['verify']}")
@@ -135,8 +151,11 @@ async def broker_phase(bootstrap: str, broker: brokers.BrokerProcess, args: argp
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.streams_join_bench",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=500_000, help="per side (500,000)")
-    parser.add_argument("--keys", type=int, default=100_000, help="distinct keys (100,000)")
+    parser.add_argument("--kind", choices=("stream-stream", STREAM_TABLE), default="stream-stream")
+    parser.add_argument("--records", type=int, default=None,
+                        help="per side (500,000); stream-table: stream records (1,000,000)")
+    parser.add_argument("--keys", type=int, default=100_000,
+                        help="distinct keys (100,000); stream-table: the table's rows")
     parser.add_argument("--span-minutes", type=int, default=10,
                         help="record times spread over this many minutes (10)")
     parser.add_argument("--partitions", type=int, default=3)
@@ -153,6 +172,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep-logs", action="store_true",
                         help="keep the scratch dir (broker and app logs) and print its path")
     args = parser.parse_args(argv)
+    if args.records is None:
+        args.records = 1_000_000 if args.kind == STREAM_TABLE else 500_000
     if min(args.records, args.keys, args.span_minutes) < 1:
         parser.error("--records, --keys and --span-minutes must be positive")
     if args.app_timeout is None:
@@ -190,13 +211,19 @@ def main(argv: list[str] | None = None) -> int:
             brokers.remove_dir(workdir)
     flow = results.get("flowlog") or {"error": results.get("broker_error", "not run")}
     rps = flow.get("records_per_s")
-    met = None if rps is None else rps >= TARGET_RPS
+    target = TABLE_TARGET_RPS if args.kind == STREAM_TABLE else TARGET_RPS
+    met = None if rps is None else rps >= target
     log("")
-    log(f"== stream-stream join: {args.records:,} records per side, 1-minute window, "
-        f"{args.partitions} partitions (records/s counts both sides' input)")
+    if args.kind == STREAM_TABLE:
+        log(f"== stream-table join: {args.records:,} stream records, {args.keys:,}-row table, "
+            f"{args.partitions} partitions (records/s counts stream records; the table's "
+            f"load is inside the time)")
+    else:
+        log(f"== stream-stream join: {args.records:,} records per side, 1-minute window, "
+            f"{args.partitions} partitions (records/s counts both sides' input)")
     log(f"   command: {command.strip()}")
     log(f"   flowlog_streams records/s {_fmt(rps):>10} (excl. start-up "
-        f"{_fmt(flow.get('records_per_s_excl_startup'))}); target >= {TARGET_RPS:,.0f}: "
+        f"{_fmt(flow.get('records_per_s_excl_startup'))}); target >= {target:,.0f}: "
         f"{'n/a' if met is None else 'yes' if met else 'NO'}")
     if "error" in flow:
         log(f"   ! {flow['error']}")
@@ -206,12 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     log(f"total time {elapsed:.0f}s")
     if not args.no_json:
         run.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        path = run.RESULTS_DIR / f"streams-join-{stamp}.json"
+        path = run.RESULTS_DIR / f"streams-{args.kind}-join-{stamp}.json"
         doc = {"timestamp": stamp, "command": command.strip(), "flush_policy": flush_desc,
                "broker_config": broker_config, "params": vars(args), "results": results,
                "versions": {"python": platform.python_version(), "cpus": os.cpu_count(),
                             "git_rev": run._versions(None).get("git_rev")},
-               "target": {"records_per_s": f">= {TARGET_RPS}", "met": met},
+               "target": {"records_per_s": f">= {target}", "met": met},
                "elapsed_s": round(elapsed, 1)}
         path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
         log(f"results written to {path.relative_to(run.REPO_ROOT)}")

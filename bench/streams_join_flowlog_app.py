@@ -1,13 +1,14 @@
-"""The join benchmark's app: a stream-stream windowed inner join with flowlog_streams.
+"""The join benchmarks' app: a stream-stream windowed or a stream-table inner join.
 
     python -m bench.streams_join_flowlog_app app --bootstrap 127.0.0.1:PORT --left join-left \
         --right join-right --output join-output --application-id bench-join-<unique> \
-        --state-dir DIR [--commit-interval-ms 1000]
+        --state-dir DIR [--commit-interval-ms 1000] [--kind stream-stream|stream-table]
     python -m bench.streams_join_flowlog_app driver --records 100000 [--profile FILE]
 
 stream(left, str keys, bytes values).join(stream(right), left + b"+" + right,
 JoinWindows.of_time_difference_with_no_grace(60 s)) -> to(output): two RocksDB window
-stores with changelogs. ``app`` runs until SIGTERM/SIGINT (what ``bench.streams_join_bench``
+stores with changelogs; ``--kind stream-table`` joins with ``table(right)`` instead (a
+RocksDB store whose changelog is its topic). ``app`` runs until SIGTERM/SIGINT (what ``bench.streams_join_bench``
 measures), then prints ``METRICS {json}``. ``driver`` pipes the benchmark's records through
 the same topology with ``TopologyTestDriver`` (RocksDB stores, no broker) and prints
 ``RESULT {json}``; ``--profile FILE`` writes cProfile stats of that run.
@@ -34,15 +35,39 @@ def joiner(left: bytes, right: bytes) -> bytes:
     return left + b"+" + right
 
 
-def build_topology(left: str, right: str, output: str) -> Any:
+STREAM_STREAM = "stream-stream"
+# The right side is a table (builder.table: a RocksDB store whose changelog is its topic).
+STREAM_TABLE = "stream-table"
+KINDS = (STREAM_STREAM, STREAM_TABLE)
+
+
+def build_topology(left: str, right: str, output: str, kind: str = STREAM_STREAM) -> Any:
     from flowlog_streams import JoinWindows, Serdes, StreamsBuilder
 
     builder = StreamsBuilder()
+    stream = builder.stream(left, key_serde=Serdes.str(), value_serde=Serdes.bytes())
+    if kind == STREAM_TABLE:
+        table = builder.table(right, key_serde=Serdes.str(), value_serde=Serdes.bytes())
+        stream.join(table, joiner).to(output, value_serde=Serdes.bytes())
+        return builder.build()
     clicks = builder.stream(right, key_serde=Serdes.str(), value_serde=Serdes.bytes())
-    builder.stream(left, key_serde=Serdes.str(), value_serde=Serdes.bytes()) \
-        .join(clicks, joiner, JoinWindows.of_time_difference_with_no_grace(WINDOW_MS)) \
+    stream.join(clicks, joiner, JoinWindows.of_time_difference_with_no_grace(WINDOW_MS)) \
         .to(output, value_serde=Serdes.bytes())
     return builder.build()
+
+
+def make_table_records(n: int, rows: int, base_ms: int, span_ms: int,
+                       ) -> tuple[list[tuple[bytes, bytes, int]], list[tuple[bytes, bytes, int]]]:
+    """(stream, table): `rows` table rows ``u<k> -> T<k>`` stamped before every stream record,
+    and n stream records ``u<i % rows> -> S<i>`` over ``span_ms``: each joins its row."""
+    table = [(b"u%d" % k, b"T%06d" % k, base_ms) for k in range(rows)]
+    stream = [(b"u%d" % (i % rows), b"S%08d" % i, base_ms + 1 + i * span_ms // n)
+              for i in range(n)]
+    return stream, table
+
+
+def expected_table_values(n: int, rows: int) -> set[bytes]:
+    return {b"S%08d+T%06d" % (i, i % rows) for i in range(n)}
 
 
 def make_records(n: int, keys: int, base_ms: int, span_ms: int,
@@ -77,7 +102,7 @@ def run_app(args: argparse.Namespace) -> int:
     from flowlog_streams import StreamsApp
 
     app = StreamsApp(
-        build_topology(args.left, args.right, args.output),
+        build_topology(args.left, args.right, args.output, args.kind),
         application_id=args.application_id, bootstrap=args.bootstrap,
         state_dir=args.state_dir, commit_interval_ms=args.commit_interval_ms,
     )
@@ -147,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     app.add_argument("--application-id", required=True)
     app.add_argument("--state-dir", required=True)
     app.add_argument("--commit-interval-ms", type=int, default=1000)
+    app.add_argument("--kind", choices=KINDS, default=STREAM_STREAM)
     app.add_argument("--profile", metavar="FILE", help="write cProfile stats here on exit")
     driver = sub.add_parser("driver", help="the same topology through TopologyTestDriver")
     driver.add_argument("--records", type=int, default=100_000, help="per side")
