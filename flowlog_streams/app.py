@@ -131,8 +131,10 @@ class StreamsApp:
     # ---------------------------------------------------------------- interactive queries
 
     def store(self, name: str) -> ReadOnlyKeyValueView | ReadOnlyWindowView:
-        """A read-only view of this instance's local store `name` (all its tasks')."""
-        spec = self.topology.stores.get(name)
+        """A read-only view of this instance's local store `name` (all its tasks'), or of a
+        global table's store (the whole table)."""
+        global_store = self.topology.global_stores.get(name)
+        spec = self.topology.stores.get(name) or (global_store.spec if global_store else None)
         if spec is None:
             raise InvalidStateStoreError(
                 f"no store {name!r}; the topology has {sorted(self.topology.stores)}"
@@ -142,7 +144,11 @@ class StreamsApp:
 
         def stores() -> list[Any]:
             runtime = self._runtime
-            return runtime.local_stores(name) if runtime is not None else []
+            if runtime is None:
+                return []
+            if global_store is not None:
+                return runtime.global_stores(name)
+            return runtime.local_stores(name)
 
         if spec.kind == KEY_VALUE:
             return ReadOnlyKeyValueView(name, stores)

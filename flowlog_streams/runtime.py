@@ -436,6 +436,11 @@ class StreamRuntime(RebalanceListener):
             if task.state is not None and name in task.state.stores and task.id not in self._restoring
         ]
 
+    def global_stores(self, name: str) -> list[Any]:
+        """The global table store `name` (every instance holds all of it)."""
+        stores = self._global_stores or {}
+        return [stores[name]] if name in stores else []
+
     def metadata_for_key(self, store_name: str, key_bytes: bytes | None) -> KeyQueryMetadata:
         if key_bytes is None:
             raise StreamsException("metadata_for_key: the key serializes to null")

@@ -16,6 +16,7 @@ from conftest import BrokerProcess
 
 from flowlog.client import Admin, Consumer, NewTopic, Producer, TopicPartition
 from flowlog_streams import (
+    Materialized,
     MissingSourceTopicError,
     Processor,
     ProcessorContext,
@@ -341,3 +342,20 @@ async def test_interactive_queries_read_local_stores_and_locate_keys(
         assert metadata.active_host == "127.0.0.1:7070"
         with pytest.raises(InvalidStateStoreError, match="no store"):
             app.store("missing")
+
+
+async def test_a_global_table_is_queryable_in_full(bootstrap: str, tmp_path: Path) -> None:
+    table, source, sink = unique("regions"), unique("events"), unique("out")
+    await create_topics(bootstrap, **{table: 3, source: 1, sink: 1})
+    await produce(bootstrap, table, [(b"r%d" % i, b"name%d" % i, 1_000) for i in range(30)])
+    builder = StreamsBuilder()
+    regions = builder.global_table(table, key_serde=Serdes.str(), value_serde=Serdes.str(),
+                                   materialized=Materialized.as_("regions"))
+    builder.stream(source, key_serde=Serdes.str(), value_serde=Serdes.str()) \
+        .join(regions, lambda k, v: v, lambda v, name: name).to(sink, value_serde=Serdes.str())
+    app = app_for(builder.build(), bootstrap, tmp_path)
+    async with app:
+        await app.wait_until_running()
+        view = app.store("regions")  # every partition's rows, on this one instance
+        assert view.get("r17") == "name17" and view.approximate_num_entries() == 30
+        assert sorted(view.all()) == sorted((f"r{i}", f"name{i}") for i in range(30))
