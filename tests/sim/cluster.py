@@ -44,6 +44,7 @@ class SimNode:
     incarnation: int = 0
     ready_in_flight: Ready | None = None
     led_term: int = 0
+    commit_index: int = 0
 
 
 class SimCluster:
@@ -73,8 +74,13 @@ class SimCluster:
         # payload -> (node, index, term) of proposals not yet acknowledged
         self._proposals: dict[bytes, tuple[int, int, int]] = {}
         self.acknowledged_payloads: set[bytes] = set()
+        self.clients_active = True
         # Called with a node id when it becomes leader of a new term (scenarios hook in).
         self.on_new_leader: Callable[[int], None] | None = None
+        # Called with a leader's node id when its commit index moved.
+        self.on_leader_commit: Callable[[int], None] | None = None
+        # Called with each message a node sends (after its Ready was persisted).
+        self.on_sent: Callable[[Message], None] | None = None
         for node_id in self.nodes:
             self.start(node_id)
 
@@ -119,6 +125,7 @@ class SimCluster:
         for applied in node.machine.applied:
             self.checker.on_apply(node_id, applied)
         self.checker.on_restart(node.raft)
+        node.commit_index = node.raft.commit_index
         self.note("start", node_id)
         incarnation = node.incarnation
         self.schedule(self.rng.randrange(1, TICK_MS + 1), lambda: self._tick(node_id, incarnation))
@@ -183,6 +190,10 @@ class SimCluster:
             incarnation = node.incarnation
             self.schedule(delay_ms, lambda: self._complete_ready(node, incarnation, ready))
         self.checker.check_node(raft, self.leaders())
+        commit_moved = raft.commit_index > node.commit_index
+        node.commit_index = raft.commit_index
+        if raft.role is Role.LEADER and commit_moved and self.on_leader_commit is not None:
+            self.on_leader_commit(node.node_id)
         if raft.role is Role.LEADER and node.led_term != raft.term:
             node.led_term = raft.term
             self.note("leader", (node.node_id, raft.term))
@@ -196,6 +207,8 @@ class SimCluster:
         assert raft is not None and machine is not None
         node.disk.persist(ready)
         for message in ready.messages:
+            if self.on_sent is not None:
+                self.on_sent(message)
             for delay_ms in self.network.delays_ms(message.sender, message.recipient):
                 self.schedule(delay_ms, functools.partial(self._deliver, message))
         if ready.snapshot is not None:

@@ -13,7 +13,8 @@ import sys
 import time
 import traceback
 
-from .scenarios import SCENARIOS, run_simulation
+from .scenarios import SCENARIOS
+from .simulation import run_simulation
 
 
 def replay_command(seed: int, node_count: int, scenario: str) -> str:
@@ -25,7 +26,11 @@ def run_one(seed: int, node_count: int, scenario: str, trace: bool = False) -> s
     try:
         run_simulation(seed, node_count, scenario, trace)
     except AssertionError as error:
-        return f"REPLAY: {replay_command(seed, node_count, scenario)}\n{type(error).__name__}: {error}"
+        notes = "\n".join(getattr(error, "__notes__", []))
+        return (
+            f"REPLAY: {replay_command(seed, node_count, scenario)}\n"
+            f"{type(error).__name__}: {error}\nlast events:\n{notes}"
+        )
     return None
 
 

@@ -11,7 +11,7 @@ import pytest
 from .run import run_one
 from .scenarios import SCENARIOS
 
-SEEDS_DEFAULT = 30
+SEEDS_DEFAULT = 50
 
 
 def seed_count() -> int:
