@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import random
+
 from flowlog.raft.messages import (
+    NO_NODE,
     AppendRequest,
     AppendResponse,
+    Entry,
+    HardState,
     Message,
     Snapshot,
     SnapshotRequest,
     VoteRequest,
 )
-from flowlog.raft.raft_core import Role
-from flowlog.raft.ready import Proposal
+from flowlog.raft.raft_core import RaftNode, Role
+from flowlog.raft.ready import PersistedState, Proposal, RaftConfig
 
 from .harness import Cluster
 
@@ -155,3 +160,14 @@ def test_a_stale_append_does_not_cut_a_longer_matching_log() -> None:
     last_index = follower.log.last_index
     follower.step(held[0])  # a duplicate of an older request arrives late
     assert follower.log.last_index == last_index
+
+
+def test_a_follower_commits_only_what_the_request_proved_it_matches() -> None:
+    # Log: 1 (term 1), 2 (term 1), 3 (term 2, never committed, about to be replaced).
+    persisted = PersistedState(
+        HardState(2, NO_NODE), Snapshot(), (Entry(1, 1), Entry(2, 1), Entry(3, 2))
+    )
+    follower = RaftNode(RaftConfig(2, {1, 2, 3}), random.Random(0), persisted)
+    # The term-3 leader has committed 3 (its own entry 3); this request only proves 1..2.
+    follower.step(AppendRequest(1, 2, 3, prev_log_index=2, prev_log_term=1, entries=(), leader_commit=3))
+    assert follower.commit_index == 2
