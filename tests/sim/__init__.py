@@ -1,0 +1,1 @@
+"""Deterministic simulation of a Raft cluster on virtual time (see docs/replication.md)."""
