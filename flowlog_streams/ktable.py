@@ -123,14 +123,19 @@ class KTable:
 
     def _derive(self, prefix: str, supplier: Callable[[str | None], Any],
                 materialized: Materialized | None, name: str | None,
-                value_serde: Serde | None, getter: ValueGetterSupplier | None) -> KTable:
+                value_serde: Serde | None, getter: ValueGetterSupplier | None,
+                parents: tuple[str, ...] = ()) -> KTable:
+        """A table operation's node (below `parents`, by default this table), kept in a
+        store when `materialized` is given: joins then read that store."""
         builder = self.builder
         builder._check_open()
         node_name = name or builder.new_name(prefix)
         store_name = None
         if materialized is not None:
             store_name = materialized.store_name or builder.new_name(prefix + "STATE-STORE-")
-        builder.topology.add_processor(node_name, lambda: supplier(store_name), self.node_name)
+        builder.topology.add_processor(
+            node_name, lambda: supplier(store_name), *(parents or (self.node_name,))
+        )
         key_serde = self.key_serde
         if materialized is not None and store_name is not None:
             key_serde = materialized.key_serde or key_serde
@@ -237,31 +242,13 @@ class KTable:
         topology.copartition(
             source_topics_of(topology, self.node_name) + source_topics_of(topology, other.node_name)
         )
-        merged = KTable(builder, "", None, self.key_serde, None, None,
-                        join_getter(this_getter, other_getter, joiner, kind))
-        return merged._merge_join(this_name, other_name, materialized, name)
-
-    def _merge_join(self, this_name: str, other_name: str, materialized: Materialized | None,
-                    name: str | None) -> KTable:
-        """Both sides' results into one node (Kafka Streams' KTable-KTable join merger)."""
-        builder = self.builder
-        node_name = name or builder.new_name("KTABLE-MERGE-")
-        store_name = None
-        key_serde, value_serde, getter = self.key_serde, self.value_serde, self.getter
-        if materialized is not None:
-            store_name = materialized.store_name or builder.new_name("KTABLE-MERGE-STATE-STORE-")
-        builder.topology.add_processor(
-            node_name, lambda: KTableMapValuesProcessor(_identity, store_name), this_name, other_name
+        # Both sides' results meet in one node (Kafka Streams' KTable-KTable join merger).
+        sides = KTable(builder, "", None, self.key_serde, None, None,
+                       join_getter(this_getter, other_getter, joiner, kind))
+        return sides._derive(
+            "KTABLE-MERGE-", lambda store: KTableMapValuesProcessor(_identity, store),
+            materialized, name, None, sides.getter, parents=(this_name, other_name),
         )
-        if materialized is not None and store_name is not None:
-            key_serde = materialized.key_serde or key_serde
-            value_serde = materialized.value_serde or value_serde
-            builder.topology.add_state_store(StoreSpec(
-                store_name, KEY_VALUE, logging=materialized.logging, caching=materialized.caching,
-                in_memory=materialized.in_memory, key_serde=key_serde, value_serde=value_serde,
-            ), node_name)
-            getter = store_getter(store_name)
-        return KTable(builder, node_name, store_name, key_serde, value_serde, None, getter)
 
     def to_stream(self, *, name: str | None = None) -> KStream:
         from flowlog_streams.kstream import KStream
