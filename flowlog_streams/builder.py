@@ -77,28 +77,39 @@ class StreamsBuilder:
         restore reads the topic (use a compacted topic). Records with a null key are
         dropped and counted."""
         from flowlog_streams.ktable import KTable
-        from flowlog_streams.materialized import Materialized
         from flowlog_streams.table_processors import KTableSourceProcessor
+
+        spec, source_name, table_name = self._table_source("table", topic, key_serde,
+                                                           value_serde, materialized, name)
+        self.topology.add_source(
+            source_name, topic, key_serde=spec.key_serde, value_serde=spec.value_serde,
+            timestamp_extractor=timestamp_extractor, auto_offset_reset=auto_offset_reset,
+        )
+        store_name = spec.name
+        self.topology.add_processor(table_name, lambda: KTableSourceProcessor(store_name), source_name)
+        self.topology.add_state_store(spec, table_name)
+        return KTable(self, table_name, store_name, spec.key_serde, spec.value_serde)
+
+    def _table_source(self, method: str, topic: str, key_serde: Serde | None,
+                      value_serde: Serde | None, materialized: Materialized | None,
+                      name: str | None) -> tuple[StoreSpec, str, str]:
+        """A (global) table's store spec, its source node's and its table node's names,
+        generated in Kafka Streams' order (store, source, table)."""
+        from flowlog_streams.materialized import Materialized
 
         self._check_open()
         if not isinstance(topic, str):
-            raise TopologyException("table() reads one topic, given by name")
+            raise TopologyException(f"{method}() reads one topic, given by name")
         materialized = materialized or Materialized()
         store_name = materialized.store_name or self.new_name(f"{topic}-STATE-STORE-")
-        key_serde = materialized.key_serde or key_serde
-        value_serde = materialized.value_serde or value_serde
+        spec = StoreSpec(
+            store_name, caching=materialized.caching and method == "table",
+            in_memory=materialized.in_memory, key_serde=materialized.key_serde or key_serde,
+            value_serde=materialized.value_serde or value_serde, source_topic=topic,
+        )
         source_name = name or self.new_name(SOURCE_PREFIX)
         table_name = f"{name}-table" if name else self.new_name("KTABLE-SOURCE-")
-        self.topology.add_source(
-            source_name, topic, key_serde=key_serde, value_serde=value_serde,
-            timestamp_extractor=timestamp_extractor, auto_offset_reset=auto_offset_reset,
-        )
-        self.topology.add_processor(table_name, lambda: KTableSourceProcessor(store_name), source_name)
-        self.topology.add_state_store(StoreSpec(
-            store_name, caching=materialized.caching, in_memory=materialized.in_memory,
-            key_serde=key_serde, value_serde=value_serde, source_topic=topic,
-        ), table_name)
-        return KTable(self, table_name, store_name, key_serde, value_serde)
+        return spec, source_name, table_name
 
     def global_table(
         self,
@@ -114,23 +125,14 @@ class StreamsBuilder:
         It is read by its own consumer (not the group's), restored before any task
         processes and kept up to date; joins look keys up with a key mapper."""
         from flowlog_streams.global_table import GlobalKTable, GlobalStore
-        from flowlog_streams.materialized import Materialized
 
-        self._check_open()
-        if not isinstance(topic, str):
-            raise TopologyException("global_table() reads one topic, given by name")
         if any(topic in s.topics for s in self.topology.sources()):
             raise TopologyException(f"topic {topic!r} is already read by a stream or table source")
-        materialized = materialized or Materialized()
-        store_name = materialized.store_name or self.new_name(f"{topic}-STATE-STORE-")
-        key_serde = materialized.key_serde or key_serde
-        value_serde = materialized.value_serde or value_serde
-        source_name = name or self.new_name(SOURCE_PREFIX)
-        processor_name = f"{name}-table" if name else self.new_name("KTABLE-SOURCE-")
-        spec = StoreSpec(store_name, caching=False, in_memory=materialized.in_memory,
-                         key_serde=key_serde, value_serde=value_serde, source_topic=topic)
+        spec, source_name, processor_name = self._table_source(
+            "global_table", topic, key_serde, value_serde, materialized, name
+        )
         self.topology.add_global_store(GlobalStore(spec, topic, source_name, processor_name))
-        return GlobalKTable(self, store_name, key_serde, value_serde)
+        return GlobalKTable(self, spec.name, spec.key_serde, spec.value_serde)
 
     def add_state_store(self, spec: StoreSpec) -> StreamsBuilder:
         """A store for Processor API steps: `stream.process(supplier, spec.name)` connects it."""
