@@ -37,7 +37,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -252,44 +252,54 @@ class TimedRun:
 async def timed_run(
     command: list[str], env: dict[str, str], log_path: Path, broker: brokers.BrokerProcess,
     progress: Callable[[], Awaitable[int]], target: int, what: str, timeout_s: float,
-    sample: Callable[[int], None] | None = None,
+    sample: Callable[[int], None] | None = None, more: Sequence[list[str]] = (),
 ) -> TimedRun:
-    """Start `command`, poll `progress()` every POLL_S until it reaches `target` (or the app
-    exits, or timeout_s passes), then stop the app. `sample(pid)` runs on every poll."""
+    """Start `command` and the `more` commands beside it (other instances; logs
+    `log_path`, `log_path.2`, ...), poll
+    `progress()` every POLL_S until it reaches `target` (or an app exits, or timeout_s
+    passes), then stop them. `sample(pid)` runs on every poll (first instance)."""
     cpu_broker0 = broker.cpu_seconds()
     t0 = time.perf_counter()
-    proc = _start(command, env, log_path)
+    procs = [_start(c, env, log_path if n == 0 else log_path.with_suffix(f".{n + 1}"))
+             for n, c in enumerate([command, *more])]
     first_seen: float | None = None
     first_value = value = 0
     app_cpu: float | None = None
     error: str | None = None
+
+    def cpu() -> float | None:
+        seconds = [_proc_cpu_s(p.pid) for p in procs]
+        return None if any(s is None for s in seconds) else sum(s or 0.0 for s in seconds)
+
     try:
         deadline = t0 + timeout_s
         while True:
             if sample is not None:
-                sample(proc.pid)
+                sample(procs[0].pid)
             value = await progress()
             now = time.perf_counter()
             if value and first_seen is None:
                 first_seen, first_value = now, value
             if value >= target:
-                app_cpu = _proc_cpu_s(proc.pid)
+                app_cpu = cpu()
                 break
-            if proc.poll() is not None:
-                error = f"app exited with code {proc.returncode} after {value}/{target}"
+            exited = [p for p in procs if p.poll() is not None]
+            if exited:
+                error = f"app exited with code {exited[0].returncode} after {value}/{target}"
                 break
             if now > deadline:
                 error = f"timeout: {value}/{target} {what} after {timeout_s:.0f}s"
-                app_cpu = _proc_cpu_s(proc.pid)
+                app_cpu = cpu()
                 break
             await trio.sleep(POLL_S)
         ended = now
     finally:
-        stop = await trio.to_thread.run_sync(_stop, proc)
+        stops = [await trio.to_thread.run_sync(_stop, p) for p in procs]
     cpu_broker1 = broker.cpu_seconds()
     broker_cpu = (None if cpu_broker0 is None or cpu_broker1 is None
                   else cpu_broker1 - cpu_broker0)
-    return TimedRun(t0, ended, first_seen, first_value, value, app_cpu, broker_cpu, stop, error)
+    return TimedRun(t0, ended, first_seen, first_value, value, app_cpu, broker_cpu,
+                    "; ".join(stops), error)
 
 
 def timing_fields(run_: TimedRun) -> dict[str, Any]:
