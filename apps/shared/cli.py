@@ -51,13 +51,14 @@ class AppDefinition:
     streams_options: Mapping[str, Any] = attrs.field(factory=dict)
 
 
-def streams_settings(definition: AppDefinition) -> dict[str, Any]:
+def streams_settings(definition: AppDefinition, **overrides: Any) -> dict[str, Any]:
     """StreamsApp settings for an app: a bad record is logged and skipped, never fatal."""
     return {
         "commit_interval_ms": COMMIT_INTERVAL_MS,
         "deserialization_exception_handler": "log_and_continue",
         "processing_exception_handler": "log_and_continue",
         **definition.streams_options,
+        **overrides,
     }
 
 
@@ -74,6 +75,10 @@ def build_parser(definition: AppDefinition) -> argparse.ArgumentParser:
     run.add_argument("--state-dir", default="./state")
     run.add_argument("--application-id", default=definition.name)
     run.add_argument("--log-level", default="INFO")
+    run.add_argument("--window-close-wall-clock-ms", type=int,
+                     default=definition.streams_options.get("window_close_wall_clock_ms"),
+                     help="after this long without records, let wall-clock time close "
+                     "suppressed windows (default %(default)s; 0: never)")
     generate.add_argument("--events", type=int, required=True)
     generate.add_argument("--seed", type=int, required=True)
     generate.add_argument("--rate", type=float, default=definition.default_rate_per_s,
@@ -121,7 +126,8 @@ async def run_command(definition: AppDefinition, args: argparse.Namespace) -> No
 
     app = StreamsApp(definition.build_topology(), application_id=args.application_id,
                      bootstrap=args.bootstrap, state_dir=args.state_dir, state_listener=on_state,
-                     **streams_settings(definition))
+                     **streams_settings(definition, window_close_wall_clock_ms=(
+                         args.window_close_wall_clock_ms or None)))
     try:
         await app.run()
     except KafkaError:
