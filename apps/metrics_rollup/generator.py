@@ -19,10 +19,9 @@ from apps.shared.produce import Generated
 from apps.shared.records import OutRecord
 
 HOSTS = ("web-01", "web-02", "web-03", "web-04", "db-01", "db-02", "cache-01", "cache-02")
-METRIC_NAMES = ("cpu_percent", "memory_percent", "disk_io_mb_s", "latency_ms", "error_percent")
-# disk_io_mb_s has no threshold: it never alerts.
-MAX_AVG = {"cpu_percent": 85.0, "memory_percent": 90.0, "latency_ms": 300.0,
-           "error_percent": 2.0}
+METRIC_NAMES = ("cpu_pct", "mem_pct", "disk_mb_s", "latency_ms", "error_pct")
+# disk_mb_s has no threshold: it never alerts.
+MAX_AVG = {"cpu_pct": 85.0, "mem_pct": 90.0, "latency_ms": 300.0, "error_pct": 2.0}
 # Per role: (cpu %, memory %, disk MB/s, latency ms) at average load.
 BASELINE = {"web": (45.0, 55.0, 5.0, 120.0), "db": (55.0, 75.0, 60.0, 40.0),
             "cache": (25.0, 70.0, 2.0, 5.0)}
@@ -67,16 +66,16 @@ class MetricsGenerator:
         incident = 1.0 if self._in_incident(host, ts) else 0.0
         cpu, memory, disk, latency = BASELINE[host.split("-")[0]]
         noise = self._random.gauss
-        if metric == "cpu_percent":
+        if metric == "cpu_pct":
             return clamp(cpu * load + noise(0, 5) + 40 * incident, 0, 100)
-        if metric == "memory_percent":
+        if metric == "mem_pct":
             return clamp(memory + 10 * (load - 1) + noise(0, 2) + 15 * incident, 0, 100)
-        if metric == "disk_io_mb_s":
+        if metric == "disk_mb_s":
             return max(0.0, disk * load + noise(0, disk / 10))
         if metric == "latency_ms":
             return max(1.0, latency * (0.7 + 0.3 * load) + noise(0, latency / 10)
                        + 400 * incident)
-        return clamp(0.3 * load + noise(0, 0.2) + 3 * incident, 0, 100)  # error_percent
+        return clamp(0.3 * load + noise(0, 0.2) + 3 * incident, 0, 100)  # error_pct
 
     def _wait(self, mean_ms: float) -> int:
         return int(self._random.expovariate(1.0 / mean_ms))
