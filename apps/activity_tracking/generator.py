@@ -45,14 +45,17 @@ def page_catalog(count: int = PAGE_COUNT) -> list[str]:
 
 
 class ActivityGenerator:
-    def __init__(self, options: GeneratorOptions) -> None:
+    def __init__(self, options: GeneratorOptions, user_count: int | None = None) -> None:
+        """`user_count`: by default USERS_PER_RATE per event/s of rate (realistic sessions);
+        a benchmark writing dense timestamps may want fewer."""
         self.options = options
         self._random = random.Random(options.seed)
         self.pages = page_catalog()
         self._page_weights = list(itertools.accumulate(
             1.0 / rank ** ZIPF_EXPONENT for rank in range(1, len(self.pages) + 1)
         ))
-        user_count = max(USERS_MIN, int(options.rate_per_s * USERS_PER_RATE))
+        if user_count is None:
+            user_count = max(USERS_MIN, int(options.rate_per_s * USERS_PER_RATE))
         self.user_ids = [f"user-{n:05d}" for n in range(user_count)]
         self.regions = {
             user: self._random.choices(REGIONS, REGION_WEIGHTS)[0]
@@ -105,6 +108,6 @@ class ActivityGenerator:
         return self._random.choices(self.pages, cum_weights=self._page_weights)[0]
 
 
-def generate(options: GeneratorOptions) -> Generated:
-    generator = ActivityGenerator(options)
+def generate(options: GeneratorOptions, user_count: int | None = None) -> Generated:
+    generator = ActivityGenerator(options, user_count)
     return Generated(generator.table_records(), generator.views())
