@@ -92,6 +92,10 @@ def build_parser(definition: AppDefinition) -> argparse.ArgumentParser:
     return parser
 
 
+class AppFailedError(Exception):
+    """The app stopped on an error of its own (not the broker's); the message says which."""
+
+
 def main(definition: AppDefinition, argv: list[str] | None = None) -> int:
     parser = build_parser(definition)
     args = parser.parse_args(argv)
@@ -105,13 +109,10 @@ def main(definition: AppDefinition, argv: list[str] | None = None) -> int:
     except (BrokerUnreachableError, KafkaError, AppFailedError) as error:
         print(f"{definition.name}: {error}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        return EXIT_FAILED  # Ctrl-C before the app was running (then it handles its own)
+    except KeyboardInterrupt:  # generate, or run before the app handles signals itself
+        print(f"{definition.name}: interrupted", file=sys.stderr)
+        return EXIT_FAILED
     return 0
-
-
-class AppFailedError(Exception):
-    """The app stopped on an error of its own (not the broker's); the message says which."""
 
 
 async def run_command(definition: AppDefinition, args: argparse.Namespace) -> None:
