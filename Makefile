@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# e.g. make demo DEMO_ARGS="metrics-rollup --duration 10"
+DEMO_ARGS ?=
 
 .PHONY: setup tools test lint demo bench streams-bench streams-state-bench streams-join-bench quix-venv clean
 
@@ -33,10 +35,11 @@ test: setup
 
 lint: $(STAMP)
 	$(BIN)/ruff check flowlog flowlog_streams apps tests bench
-	$(BIN)/mypy flowlog flowlog_streams
+	$(BIN)/mypy flowlog flowlog_streams apps
 
+# `flowlog demo`: a broker, the activity-tracking app and its generator, live for 30 s.
 demo: $(STAMP)
-	$(BIN)/python -m apps.broker_demo
+	$(BIN)/python -m flowlog demo $(DEMO_ARGS)
 
 # Quix Streams, the reference of the streams benchmark, in its own venv so its pins never
 # touch the project's; the version is pinned in bench/requirements-quix.txt.

@@ -70,7 +70,7 @@ async def read_outputs(bootstrap: str, expected: int) -> list[tuple[str, str]]:
         while len(found) < expected:
             batches = await consumer.getmany(timeout_ms=500)
             for records in batches.values():
-                found += [(r.key.decode(), r.value.decode()) for r in records]
+                found += [((r.key or b"").decode(), (r.value or b"").decode()) for r in records]
     return found
 
 

@@ -5,6 +5,7 @@
     flowlog produce TOPIC / flowlog consume TOPIC
     flowlog perf produce|consume ...
     flowlog groups list|describe|delete|reset-offsets ...
+    flowlog demo [activity-tracking|metrics-rollup]   an example app, live (make demo)
 
 Client commands take --bootstrap HOST:PORT (or $FLOWLOG_BOOTSTRAP) and --json.
 Exit codes: 0 done, 1 the operation failed, 2 bad arguments.
@@ -17,7 +18,7 @@ import sys
 from typing import NoReturn
 
 from flowlog import __version__
-from flowlog.cli import broker_command, consume, groups, perf, produce, topics
+from flowlog.cli import broker_command, consume, demo, groups, perf, produce, topics
 from flowlog.cli.common import EXIT_USAGE
 
 
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"flowlog {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in (broker_command, topics, produce, consume, perf, groups):
+    for module in (broker_command, topics, produce, consume, perf, groups, demo):
         module.add_parser(commands)
     return parser
 

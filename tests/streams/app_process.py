@@ -1,4 +1,4 @@
-"""Run tests/streams/e2e_app.py as a child process and follow its output (test helper).
+"""Run tests/streams/e2e_app.py (or another app module) as a child process and follow its output (test helper).
 
 Each line is kept with the monotonic time it was read. The tasks an instance
 holds come from the runtime's own log lines ("task 0_3 started on e2e-in-3",
@@ -35,9 +35,10 @@ class AppProcess:
     """`python -m tests.streams.e2e_app ...` with its stdout and stderr read line by line."""
 
     def __init__(self, name: str, bootstrap: str, application_id: str, state_dir: Path,
-                 *options: str) -> None:
+                 *options: str, module: tuple[str, ...] = ("tests.streams.e2e_app",)) -> None:
+        """`module`: what follows `python -m` (a module, then any subcommand)."""
         self.name = name
-        command = [sys.executable, "-u", "-m", "tests.streams.e2e_app", "--bootstrap", bootstrap,
+        command = [sys.executable, "-u", "-m", *module, "--bootstrap", bootstrap,
                    "--application-id", application_id, "--state-dir", str(state_dir), *options]
         self.started_at = time.monotonic()
         self.process = subprocess.Popen(
