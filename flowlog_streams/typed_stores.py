@@ -80,6 +80,9 @@ class _CachedStore:
         self._cache_bytes = 0
         # cache key -> [typed key, new value, old value, timestamp]
         self._cache: OrderedDict[Any, list[Any]] = OrderedDict()
+        # Window and session stores: their cache keys are (key bytes, *position); the
+        # positions cached per key, so a lookup reads its key's entries, not the whole cache.
+        self._cached_by_key: dict[bytes, set[Any]] = {}
         self.listener: FlushListener | None = None
 
     def _key_bytes(self, key: Any) -> bytes:
@@ -99,6 +102,8 @@ class _CachedStore:
         entry = self._cache.get(cache_key)
         if entry is None:
             self._cache[cache_key] = [key, value, old, timestamp]
+            if cache_key.__class__ is tuple:
+                self._cached_by_key.setdefault(cache_key[0], set()).add(cache_key[1:])
             self._cache_bytes += len(key_bytes) + CACHE_ENTRY_OVERHEAD_BYTES
             if self._cache_bytes > self._cache_max_bytes:
                 self.flush_cache()  # as Kafka Streams: evicting a dirty entry flushes them all
@@ -110,10 +115,19 @@ class _CachedStore:
     def flush_cache(self) -> int:
         """Write every cached update down and tell the listener, in last-write order."""
         cache, self._cache = self._cache, OrderedDict()
+        self._cached_by_key = {}
         self._cache_bytes = 0
         for cache_key, (key, value, old, timestamp) in cache.items():
             self._flush_entry(cache_key, key, value, old, timestamp)
         return len(cache)
+
+    def _cached_of(self, key_bytes: bytes) -> Iterator[tuple[Any, list[Any]]]:
+        """(position, cache entry) of `key_bytes`'s cached windows or sessions."""
+        cache = self._cache
+        for position in self._cached_by_key.get(key_bytes, ()):
+            entry = cache.get((key_bytes, *position))
+            if entry is not None:
+                yield position, entry
 
     def _flush_entry(self, cache_key: Any, key: Any, value: Any, old: Any, timestamp: int) -> None:
         raise NotImplementedError
@@ -268,8 +282,8 @@ class TimestampedWindowStore(_CachedStore):
             value, timestamp = decode_timestamped(data)
             found[start] = (self._deserialize_value(self._topic, value), timestamp)
         expired = self.staged.expired
-        for (cached_key, start), entry in self._cache.items():
-            if cached_key == key_bytes and time_from_ms <= start <= time_to_ms and not expired(start):
+        for (start,), entry in self._cached_of(key_bytes):
+            if time_from_ms <= start <= time_to_ms and not expired(start):
                 found[start] = (entry[1], entry[3])
         return [(start, found[start][0], found[start][1]) for start in sorted(found)
                 if found[start][0] is not None]
@@ -316,8 +330,8 @@ class TimestampedSessionStore(_CachedStore):
             for start, end, data in self.staged.find_sessions(key_bytes, earliest_end_ms,
                                                               latest_start_ms)
         }
-        for (cached_key, start, end), entry in self._cache.items():
-            if cached_key == key_bytes and end >= earliest_end_ms and start <= latest_start_ms:
+        for (start, end), entry in self._cached_of(key_bytes):
+            if end >= earliest_end_ms and start <= latest_start_ms:
                 found[(start, end)] = entry[1]
         return sorted(
             ((start, end, value) for (start, end), value in found.items() if value is not None),
