@@ -20,7 +20,7 @@ acks flushes before fetching again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -91,7 +91,11 @@ class PartitionFollower:
         *,
         high_watermark: int,
         config: FollowerConfig,
+        next_request_id: Callable[[], int],
     ) -> None:
+        """next_request_id: ids unique for this partition over the process's life (one
+        counter per partition, shared by its successive follower cores), so that a late
+        answer to an earlier core (another leader or epoch) never matches ours."""
         self.replica_id = replica_id
         self.leader_id = leader_id
         self.leader_epoch = leader_epoch
@@ -101,7 +105,7 @@ class PartitionFollower:
         # Kafka's "Truncating" state: ask the leader where our last epoch ends first.
         # A log with no epoch has no tail to check.
         self.truncating = config.truncate_with_epoch_request and log.latest_epoch != UNDEFINED_EPOCH
-        self._next_request_id = 1
+        self._next_request_id = next_request_id
         self.in_flight: FetchRequest | EpochRequest | None = None
         self._in_flight_sent_ms = 0
         self._not_before_ms = 0
@@ -116,8 +120,7 @@ class PartitionFollower:
             self.in_flight = None  # lost: its late answer will not match
         if now_ms < self._not_before_ms:
             return None
-        request_id = self._next_request_id
-        self._next_request_id += 1
+        request_id = self._next_request_id()
         request: FetchRequest | EpochRequest
         if self.truncating:
             request = EpochRequest(request_id, self.replica_id, self.leader_epoch, self.log.latest_epoch)

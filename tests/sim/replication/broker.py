@@ -15,6 +15,7 @@ follower's actions on the log, flush, heartbeat. Flush policy per run:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -85,6 +86,7 @@ class SimBroker:
         self._flush_in_flight = False
         self._flush_again = False
         self._last_heartbeat_ms = -HEARTBEAT_INTERVAL_MS
+        self._request_ids = itertools.count(1)
 
     # --- life ------------------------------------------------------------------------------
 
@@ -108,6 +110,7 @@ class SimBroker:
         self.produces, self.fetches, self._answers = Purgatory(), Purgatory(), {}
         self._flush_in_flight = self._flush_again = False
         self._last_heartbeat_ms = -HEARTBEAT_INTERVAL_MS
+        self._request_ids = itertools.count(1)
         self.cluster.checker.on_start(self)
         self._schedule_tick(self.cluster.rng.randrange(1, TICK_MS + 1))
 
@@ -220,7 +223,8 @@ class SimBroker:
             return
         self.follower = PartitionFollower(
             self.broker_id, state.leader, state.leader_epoch, self.log,
-            high_watermark=self._high_watermark, config=self.cluster.follower_config)
+            high_watermark=self._high_watermark, config=self.cluster.follower_config,
+            next_request_id=self._request_ids.__next__)
         self._maybe_fetch()
 
     def _on_alter_partition_result(self, result: AlterPartitionResult) -> None:

@@ -101,6 +101,8 @@ class SimCluster:
 
     def _deliver(self, envelope: Envelope) -> None:
         recipient = envelope.recipient
+        if self.trace_all:
+            self.note("deliver", envelope)
         if recipient == CONTROLLER_ID:
             self._controller_receive(envelope)
         elif recipient in self.brokers:

@@ -31,8 +31,10 @@ def run_one(seed: int, scenario: str, trace: bool = False,
         notes = "\n".join(getattr(error, "__notes__", []))
         return (f"REPLAY: {replay_command(seed, scenario)}\n"
                 f"{type(error).__name__}: {error}\nlast events:\n{notes}")
-    except Exception:
-        return f"REPLAY: {replay_command(seed, scenario)}\n{traceback.format_exc()}"
+    except Exception as error:
+        notes = "\n".join(getattr(error, "__notes__", []))
+        return (f"REPLAY: {replay_command(seed, scenario)}\n{traceback.format_exc()}"
+                f"last events:\n{notes}")
     if stats is not None:
         stats.update(cluster.stats)
     return None

@@ -39,7 +39,7 @@ def run_simulation(seed: int, scenario_name: str, trace: bool = False) -> SimClu
                               f"lag_max={cluster.leader_config.replica_lag_time_max_ms}"))
     try:
         _run(cluster, rng, scenario)
-    except AssertionError as error:
+    except Exception as error:
         for time_ms, what, detail in list(cluster.trace)[-TRACE_LINES_IN_REPORT:]:
             error.add_note(f"  {time_ms:>7} ms  {what} {detail if detail is not None else ''}")
         raise
