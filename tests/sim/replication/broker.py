@@ -156,13 +156,18 @@ class SimBroker:
 
     def receive(self, envelope: Envelope) -> None:
         body = envelope.body
-        if isinstance(body, StateUpdate):
+        if isinstance(body, StateUpdate) and envelope.to_incarnation == self.incarnation:
+            # The controller answered this process's heartbeat: it knows we restarted
+            # and took away any leadership of our previous life.
             self.registered = True
+        if not self.registered:
+            # A restarted broker acts on nothing before that: a broadcast sent before
+            # could name it leader of an epoch whose tail its crash lost.
+            return
+        if isinstance(body, StateUpdate):
             self.apply_state(body.state)
         elif isinstance(body, AlterPartitionResult):
             self._on_alter_partition_result(body)
-        elif not self.registered:
-            return  # a restarted broker serves nothing before the controller knows it
         elif isinstance(body, ReplicaFetch):
             self._on_replica_fetch(envelope, body)
         elif isinstance(body, EpochRequest):
@@ -230,7 +235,6 @@ class SimBroker:
     def _on_alter_partition_result(self, result: AlterPartitionResult) -> None:
         if self.leader is not None and result.error is not ErrorCode.NONE:
             self.leader.on_alter_partition_error(result.request, result.error)
-        self.registered = True
         self.apply_state(result.state)
 
     def _on_high_watermark_moved(self) -> None:
