@@ -262,6 +262,8 @@ class SimBroker:
         for action in actions:
             if isinstance(action, Truncate):
                 self.cluster.note("truncate", (self.broker_id, action.offset, self.log.log_end_offset))
+                if action.offset < self.log.log_end_offset:
+                    self.cluster.stats["truncate dropping a tail"] += 1
                 self.log.truncate_to(action.offset)
                 self.cluster.checker.on_truncate(self)
             elif isinstance(action, Append):
@@ -318,6 +320,9 @@ class SimBroker:
             answer = FetchAnswer(request.request_id, ErrorCode.NONE, leader.high_watermark, 0,
                                  records=records)
         self._send(envelope.sender, answer, envelope.sender_incarnation)
+        if isinstance(answer.records, bytes) and answer.records and self.log.flushed_offset < \
+                self.log.log_end_offset:
+            self.cluster.on_unflushed_served(self.broker_id)
 
     def _serve_fetch(self, fetch_offset: int, max_wait_ms: int, answer: Callable[[], None],
                      readable_end: Callable[[], int | None]) -> None:

@@ -49,6 +49,9 @@ class SimCluster:
         self.controller = SimController(REPLICAS, random.Random(f"{seed_text}:controller"))
         self.controller.on_change = self._on_state_change
         self.brokers = {replica: SimBroker(replica, self) for replica in REPLICAS}
+        # Called with a leader's id when it sent a follower data it has not flushed
+        # (scenarios hook a power cut in there).
+        self.on_unflushed_served: Callable[[int], None] = lambda broker_id: None
         self.producers: dict[int, SimProducer] = {}
         self.consumers: dict[int, SimConsumer] = {}
 

@@ -31,9 +31,18 @@ class FaultInjector:
 
     def start(self) -> None:
         self._schedule_next()
+        if self.scenario.power_cut_after_serve_rate:
+            self.cluster.on_unflushed_served = self._maybe_power_cut
 
     def stop(self) -> None:
         self.active = False
+        self.cluster.on_unflushed_served = lambda broker_id: None
+
+    def _maybe_power_cut(self, broker_id: int) -> None:
+        if self.active and self.rng.random() < self.scenario.power_cut_after_serve_rate:
+            self.cluster.crash(broker_id)
+            self.cluster.schedule(self.rng.randint(*BLIP_RESTART_DELAY_MS),
+                                  lambda: self.cluster.restart(broker_id))
 
     def _schedule_next(self) -> None:
         self.cluster.schedule(self.rng.randint(*self.scenario.fault_interval_ms), self._inject)

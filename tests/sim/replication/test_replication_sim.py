@@ -10,7 +10,7 @@ import pytest
 from .run import run_one
 from .scenarios import SCENARIOS
 
-SEEDS_DEFAULT = 75
+SEEDS_DEFAULT = 120
 
 
 def seed_count() -> int:
