@@ -2,7 +2,7 @@
 
 Layer order, lowest first:
     flowlog.protocol < flowlog.storage < flowlog.raft < flowlog.controller
-    < flowlog.broker < flowlog.client < flowlog (top-level modules: cli, embedded...)
+    < flowlog.replication < flowlog.broker < flowlog.client < flowlog (top-level modules: cli, embedded...)
     < flowlog_streams < apps
 A module may import its own layer and the layers below it. flowlog_streams may
 use only flowlog.client and flowlog.protocol of flowlog, so it runs against any
@@ -26,6 +26,7 @@ LAYERS = [
     "flowlog.storage",
     "flowlog.raft",
     "flowlog.controller",
+    "flowlog.replication",  # sans-IO replication cores, under the broker's shell
     "flowlog.broker",
     "flowlog.client",
     "flowlog",

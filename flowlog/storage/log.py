@@ -439,6 +439,11 @@ class PartitionLog:
         """
         self._check_open()
         if offset >= self.log_end_offset:
+            # A former leader's epoch may start at the log end with no batch in it; a
+            # follower must drop it, or it claims that epoch in every fetch (Kafka's
+            # UnifiedLog.truncateTo does the same).
+            if self.epoch_cache.truncate_from_end(self.log_end_offset):
+                self._write_epoch_checkpoint()
             return False
         if offset <= self._log_start_offset:
             self.truncate_fully_and_start_at(offset)

@@ -1,0 +1,1 @@
+"""Deterministic simulation of partition-data replication (docs/replication-data.md)."""
