@@ -226,3 +226,21 @@ def test_join_argument_errors() -> None:
         stream.join(table, "nope")
     with pytest.raises(TopologyException, match="joins another KTable"):
         table.join(stream, joiner)  # type: ignore[arg-type]
+
+
+def test_a_record_the_join_drops_goes_to_the_late_records_topic() -> None:
+    builder = StreamsBuilder()
+    stream = builder.stream(L, key_serde=Serdes.str(), value_serde=Serdes.str())
+    table = builder.table(R, key_serde=Serdes.str(), value_serde=Serdes.str(),
+                          materialized=Materialized.as_("right-store"))
+    stream.join(table, joiner).to("out", key_serde=Serdes.str(), value_serde=Serdes.str())
+    with TopologyTestDriver(builder.build(), {"late_records_topic": "invalid"}) as driver:
+        left_in = driver.create_input_topic(L, Serdes.str(), Serdes.str())
+        invalid = driver.create_output_topic("invalid", Serdes.bytes(), Serdes.bytes())
+        left_in.pipe_input("k", None, timestamp=7)
+        record = invalid.read_record()
+    headers = dict(record.headers)
+    assert (record.key, record.value, record.timestamp) == (b"k", None, 7)
+    assert headers["__streams.dropped.reason"] == b"null_value"
+    assert headers["__streams.dropped.store"] == b"right-store"
+    assert headers["__streams.dropped.topic"] == L.encode()
