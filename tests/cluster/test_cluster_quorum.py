@@ -60,6 +60,24 @@ def test_three_brokers_elect_a_controller_and_place_rf3_topics(cluster_factory) 
     consumer.close()
     assert seen == sorted(f"v{index}".encode() for index in range(30))
 
+    # A consumer group: its coordinator is the leader of its __consumer_offsets partition.
+    group = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "readers",
+                      "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    group.subscribe(["single"])
+    received: list[bytes] = []
+    deadline = time.monotonic() + 20
+    while len(received) < 30 and time.monotonic() < deadline:
+        message = group.poll(0.5)
+        if message is not None and message.error() is None:
+            received.append(message.value())
+    group.commit(asynchronous=False)
+    committed = group.committed([TopicPartition("single", p) for p in range(3)], timeout=10)
+    group.close()
+    assert sorted(received) == sorted(f"v{index}".encode() for index in range(30))
+    assert sum(tp.offset for tp in committed) == 30
+    offsets_layout = topic_layout(cluster.bootstrap, "__consumer_offsets")
+    assert offsets_layout and all(len(r) == 3 for _, r, _ in offsets_layout.values())
+
     # A broker that does not lead a partition refuses to take writes for it.
     leader, replicas, _ = layout[0]
     follower = next(node for node in replicas if node != leader)

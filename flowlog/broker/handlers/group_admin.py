@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flowlog.broker.connection import RequestContext
+from flowlog.broker.coordinator_log import OffsetsTopicError
 from flowlog.broker.group_records import OFFSETS_TOPIC
 from flowlog.broker.group_types import GroupState
 from flowlog.protocol.errors import ErrorCode
@@ -39,7 +40,11 @@ async def _coordinator_of(
     """(error, node id, host, port) of the coordinator for a key of this type."""
     if key_type == GROUP_KEY_TYPE:
         offsets_log = broker.coordinator.offsets_log
-        await offsets_log.ensure_topic()
+        try:
+            await offsets_log.ensure_topic()
+        except OffsetsTopicError:
+            # No controller right now, or too few brokers: clients retry this error.
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE, -1, "", -1
         info = broker.metadata.partition_info(OFFSETS_TOPIC, offsets_log.partition_of(key))
         leader = None if info is None else broker.metadata.state.broker(info.leader)
         if leader is None or leader.fenced:
