@@ -70,6 +70,7 @@ CATCH_UP_TIMEOUT_S = 10.0
 # Registration retries forever (the quorum may not be up yet); it logs this often.
 REGISTRATION_ATTEMPT_S = 5.0
 CONTROLLED_SHUTDOWN_ATTEMPT_S = 3.0
+COMMIT_PROPAGATION_TICKS = 3
 NO_CONTROLLER_ERROR = ErrorCode.REQUEST_TIMED_OUT
 
 
@@ -267,6 +268,11 @@ class ClusterMetadata:
             return False
         # Short: the controller may stop before it tells us the entry committed.
         await self.wait_applied(reply.metadata_index, CONTROLLED_SHUTDOWN_ATTEMPT_S)
+        if self.controller_id == self.config.node_id:
+            # We lead the quorum: followers learn the commit index from our next
+            # heartbeats (one per tick). Without them they would apply the leadership
+            # change only after electing a new controller.
+            await trio.sleep(COMMIT_PROPAGATION_TICKS * RAFT_TICK_S)
         log.info("controlled shutdown done: leadership moved away")
         return True
 
