@@ -268,7 +268,7 @@ class ClusterMetadata:
             return False
         # Short: the controller may stop before it tells us the entry committed.
         await self.wait_applied(reply.metadata_index, CONTROLLED_SHUTDOWN_ATTEMPT_S)
-        if self.controller_id == self.config.node_id:
+        if self.controller_id == self.config.node_id and len(self.config.voter_ids) > 1:
             # We lead the quorum: followers learn the commit index from our next
             # heartbeats (one per tick). Without them they would apply the leadership
             # change only after electing a new controller.
