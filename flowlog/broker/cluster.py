@@ -46,7 +46,6 @@ from flowlog.controller.controller_rpc import (
     RegisterRequest,
 )
 from flowlog.controller.metadata_migration import raft_directory
-from flowlog.controller.metadata_records import NO_LEADER
 from flowlog.controller.metadata_replayer import MetadataReplayer
 from flowlog.controller.metadata_state import MetadataState, PartitionInfo
 from flowlog.controller.quorum_controller import ControllerSettings, QuorumController
@@ -392,6 +391,3 @@ class ClusterMetadata:
             self._producer_ids = self._producer_ids[1:]
             return producer_id
 
-
-def leader_of(info: PartitionInfo | None) -> int:
-    return NO_LEADER if info is None else info.leader

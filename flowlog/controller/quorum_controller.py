@@ -36,7 +36,6 @@ from flowlog.controller.metadata_replayer import MetadataReplayer
 from flowlog.controller.metadata_state import MetadataInconsistencyError
 from flowlog.protocol.errors import ErrorCode
 from flowlog.raft.driver import RaftDriver
-from flowlog.raft.messages import NO_NODE
 from flowlog.raft.raft_core import Role
 from flowlog.raft.ready import NotLeader
 
@@ -247,7 +246,3 @@ class QuorumController:
         except NotControllerError:
             return
 
-
-def known_leader(driver: RaftDriver) -> int:
-    node = driver.node
-    return node.node_id if node.role is Role.LEADER else node.leader_id if node.leader_id >= 0 else NO_NODE
