@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -168,7 +169,25 @@ class ClusterProcesses:
             broker.start(wait=False)
         for broker in self.brokers.values():
             broker.wait_ready()
+        self.wait_all_known()
         return self
+
+    def wait_all_known(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Until every running broker's Metadata lists every running broker.
+
+        A broker is ready once its own registration is applied; a peer that registered
+        later reaches its metadata a heartbeat after that (followers learn commits
+        from the leader), and a client bootstrapping from it in between would not
+        know the controller yet."""
+        from confluent_kafka.admin import AdminClient
+
+        running = self.running()
+        deadline = time.monotonic() + timeout_s
+        for broker in running:
+            admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{broker.port}"})
+            while len(admin.list_topics(timeout=5).brokers) < len(running):
+                assert time.monotonic() < deadline, "the brokers never all knew each other"
+                time.sleep(0.05)
 
     @property
     def bootstrap(self) -> str:
@@ -194,3 +213,6 @@ def cluster_factory(tmp_path: Path) -> Iterator[object]:
     yield make
     for cluster in started:
         cluster.kill()
+        # Each node's output beside its data dir, for reading after a failure.
+        for node_id, broker in cluster.brokers.items():
+            (broker.data_dir.parent / f"node-{node_id}.out").write_text("".join(broker.output))
