@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # e.g. make demo DEMO_ARGS="metrics-rollup --duration 10"
 DEMO_ARGS ?=
 
-.PHONY: setup tools test lint demo bench streams-bench streams-state-bench streams-join-bench activity-bench quix-venv clean
+.PHONY: setup tools test lint demo cluster-demo bench streams-bench streams-state-bench streams-join-bench activity-bench quix-venv clean
 
 # apt-get needs root; use sudo when we are not root and it is there.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
@@ -38,6 +38,10 @@ lint: $(STAMP)
 	$(BIN)/mypy flowlog flowlog_streams apps
 
 # `flowlog demo`: a broker, the activity-tracking app and its generator, live for 30 s.
+# A three-node cluster: the partition leader is killed while a producer and a consumer run.
+cluster-demo: $(STAMP)
+	$(BIN)/python -m apps.cluster_demo
+
 demo: $(STAMP)
 	$(BIN)/python -m flowlog demo $(DEMO_ARGS)
 

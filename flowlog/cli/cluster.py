@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -191,22 +192,7 @@ def run_cluster_up(args: argparse.Namespace) -> int:
     commands, addresses = node_commands(args.nodes, data_dir, args.config)
     processes: list[subprocess.Popen[str]] = []
     try:
-        ready = [threading.Event() for _ in commands]
-        for index, command in enumerate(commands):
-            log_path = data_dir / f"node-{index + 1}.log"
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            # Own process group: Ctrl-C reaches us only, and we stop the nodes in order.
-            process = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
-            )
-            processes.append(process)
-            threading.Thread(
-                target=_copy_log, args=(process, log_path, ready[index]), daemon=True
-            ).start()
-        for index, event in enumerate(ready):
-            if not event.wait(START_TIMEOUT_S) or processes[index].poll() is not None:
-                raise UsageError(f"node {index + 1} did not start; see {data_dir}/node-{index + 1}.log")
+        processes.extend(start_nodes(commands, data_dir))
         print(f"flowlog cluster of {args.nodes} up; bootstrap: {','.join(addresses)}", flush=True)
         print(f"logs in {data_dir}/node-N.log; Ctrl-C stops it", flush=True)
         _wait_for_interrupt(processes)
@@ -216,9 +202,37 @@ def run_cluster_up(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        _stop(processes)
+        stop_nodes(processes)
     print("flowlog cluster stopped", flush=True)
     return 0
+
+
+def start_node(command: list[str], log_path: Path) -> tuple[subprocess.Popen[str], threading.Event]:
+    """One node in its own process group (Ctrl-C reaches the caller only), its output
+    copied to `log_path`; the event is set once it says it is ready."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
+    )
+    ready = threading.Event()
+    threading.Thread(target=_copy_log, args=(process, log_path, ready), daemon=True).start()
+    return process, ready
+
+
+def start_nodes(commands: list[list[str]], data_dir: Path) -> list[subprocess.Popen[str]]:
+    """Every node of `node_commands`, logs in data_dir/node-N.log; raises UsageError (and
+    leaves the started ones to the caller's stop) if one does not come up."""
+    started = [start_node(c, data_dir / f"node-{i + 1}.log") for i, c in enumerate(commands)]
+    deadline = time.monotonic() + START_TIMEOUT_S
+    for index, (process, ready) in enumerate(started):
+        # Short waits: a node that exits at once (a bad flag) is reported at once.
+        while not ready.wait(0.2) and process.poll() is None and time.monotonic() < deadline:
+            pass
+        if not ready.is_set() or process.poll() is not None:
+            stop_nodes([p for p, _ in started])
+            raise UsageError(f"node {index + 1} did not start; see {data_dir}/node-{index + 1}.log")
+    return [p for p, _ in started]
 
 
 def _copy_log(process: subprocess.Popen[str], path: Path, ready: threading.Event) -> None:
@@ -242,7 +256,7 @@ def _wait_for_interrupt(processes: list[subprocess.Popen[str]]) -> None:
             return
 
 
-def _stop(processes: list[subprocess.Popen[str]]) -> None:
+def stop_nodes(processes: list[subprocess.Popen[str]]) -> None:
     for process in processes:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
