@@ -90,6 +90,7 @@ class Broker:
             42: group_admin.handle_delete_groups,
             44: admin_configs.handle_incremental_alter_configs,
             47: offsets.handle_offset_delete,
+            55: cluster.handle_describe_quorum,
             60: cluster.handle_describe_cluster,
         }
         return {key: functools.partial(handler, self) for key, handler in table.items()}
@@ -117,6 +118,16 @@ class Broker:
                 partition = self.replicas.get(topic, index)
         return partition
 
+    def leadership_error(self, topic: str, index: int) -> ErrorCode | None:
+        """NOT_LEADER_OR_FOLLOWER unless the committed metadata says this broker leads
+        the partition (a follower replica is not served to clients yet)."""
+        info = self.metadata.partition_info(topic, index)
+        if info is None:
+            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        if info.leader != self.config.node_id:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER
+        return None
+
     def check_leader_epoch(self, partition: Partition, current_leader_epoch: int) -> ErrorCode | None:
         """Kafka's epoch fence: -1 skips the check."""
         if current_leader_epoch < 0 or current_leader_epoch == partition.leader_epoch:
@@ -128,7 +139,11 @@ class Broker:
     # -- life cycle ------------------------------------------------------------------------
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Open everything, listen, and serve until cancelled; then flush and close."""
+        """Open everything, join the quorum, listen, and serve until cancelled; then close.
+
+        Clients are served only once this broker is registered and has caught up with
+        the metadata log, so its first answers are already the cluster's.
+        """
         self._lock.acquire()
         try:
             self.metadata.open()
@@ -136,10 +151,14 @@ class Broker:
                 self.config.listen.port, host=self.config.listen.host
             )
             self.bound_port = listeners[0].socket.getsockname()[1]
-            await self.metadata.register_self(self.config.advertised.host, int(self.bootstrap.rsplit(":", 1)[1]))
-            # Groups are loaded before the first client is served.
-            await self.coordinator.open()
             async with trio.open_nursery() as nursery:
+                await nursery.start(self.metadata.serve)
+                await self.metadata.register(
+                    self.config.advertised.host, int(self.bootstrap.rsplit(":", 1)[1])
+                )
+                # Groups are loaded before the first client is served.
+                await self.coordinator.open()
+                nursery.start_soon(self.metadata.heartbeat_loop)
                 nursery.start_soon(trio.serve_listeners, self._serve_connection, listeners)
                 nursery.start_soon(self._flush_loop)
                 nursery.start_soon(self._retention_loop)
@@ -148,6 +167,10 @@ class Broker:
                 task_status.started(self)
         finally:
             self.close()
+
+    async def controlled_shutdown(self) -> None:
+        """Before stopping: move partition leadership to other brokers (SIGTERM)."""
+        await self.metadata.controlled_shutdown()
 
     async def _serve_connection(self, stream: trio.SocketStream) -> None:
         try:

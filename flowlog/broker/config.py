@@ -50,6 +50,10 @@ def _to_bool(value: str) -> bool:
     raise ValueError("expected true or false")
 
 
+def _to_rack(value: str) -> str | None:
+    return value.strip() or None
+
+
 def _to_int(minimum: int) -> Callable[[str], int]:
     def parse(value: str) -> int:
         number = int(value.strip())
@@ -130,6 +134,49 @@ BROKER_KEYS: dict[str, tuple[str, Callable[[str], Any], str]] = {
         _to_int(1),
         "Idle time after which producer-id state may be dropped.",
     ),
+    "broker.rack": ("rack", _to_rack, "Rack of this broker; replicas spread over racks."),
+    "broker.session.timeout.ms": (
+        "broker_session_timeout_ms",
+        _to_int(1),
+        "A broker that has not heartbeated to the controller for this long is fenced.",
+    ),
+    "broker.heartbeat.interval.ms": (
+        "broker_heartbeat_interval_ms",
+        _to_int(1),
+        "How often a broker heartbeats to the active controller.",
+    ),
+    "unclean.leader.election.enable": (
+        "unclean_leader_election_enable",
+        _to_bool,
+        "With no live ISR member, let a live out-of-sync replica lead (may lose records).",
+    ),
+    "auto.leader.rebalance.enable": (
+        "auto_leader_rebalance_enable",
+        _to_bool,
+        "Give leadership back to preferred replicas once they are in sync again.",
+    ),
+    "leader.imbalance.check.interval.seconds": (
+        "leader_imbalance_check_interval_seconds",
+        _to_int(1),
+        "How often the controller looks for partitions not led by their preferred replica.",
+    ),
+    "controller.quorum.election.timeout.ms": (
+        "controller_quorum_election_timeout_ms",
+        _to_int(100),
+        "A voter that hears no controller leader for this long (randomised up to twice "
+        "it) starts an election.",
+    ),
+    "metadata.log.max.record.bytes.between.snapshots": (
+        "metadata_snapshot_bytes_between",
+        _to_int(1),
+        "Metadata log bytes applied between two snapshots (the log is compacted to each).",
+    ),
+    "offsets.topic.replication.factor": (
+        "offsets_topic_replication_factor",
+        _to_int(1),
+        "Replication factor of __consumer_offsets when it is created (at most the live "
+        "brokers at that moment).",
+    ),
 }
 
 
@@ -183,6 +230,19 @@ class BrokerConfig:
     offsets_retention_check_interval_ms: int = 600_000
     offset_metadata_max_bytes: int = 4_096
     transactional_id_expiration_ms: int = 604_800_000
+    # The controller quorum: voter id -> controller listener. Empty: a standalone
+    # one-voter quorum of this node (no controller listener).
+    voters: Mapping[int, HostPort] = attrs.field(factory=dict)
+    controller_listen: HostPort | None = None
+    rack: str | None = None
+    broker_session_timeout_ms: int = 9_000
+    broker_heartbeat_interval_ms: int = 2_000
+    unclean_leader_election_enable: bool = False
+    auto_leader_rebalance_enable: bool = True
+    leader_imbalance_check_interval_seconds: int = 300
+    controller_quorum_election_timeout_ms: int = 1_000
+    metadata_snapshot_bytes_between: int = 20 * MEBIBYTE
+    offsets_topic_replication_factor: int = 3
     # Topic-config defaults (Kafka names, e.g. "segment.bytes") set by log.* keys.
     topic_defaults: Mapping[str, str] = attrs.field(factory=dict)
     default_log_config: LogConfig = attrs.field(factory=LogConfig)
@@ -190,6 +250,14 @@ class BrokerConfig:
     @property
     def advertised(self) -> HostPort:
         return self.advertise or self.listen
+
+    @property
+    def is_standalone(self) -> bool:
+        return not self.voters
+
+    @property
+    def voter_ids(self) -> frozenset[int]:
+        return frozenset(self.voters) if self.voters else frozenset({self.node_id})
 
     @classmethod
     def from_settings(
@@ -200,10 +268,25 @@ class BrokerConfig:
         advertise: str | HostPort | None = None,
         node_id: int = 1,
         settings: Mapping[str, str] | None = None,
+        voters: str | None = None,
+        controller_listen: str | None = None,
     ) -> BrokerConfig:
         """Build a config from CLI-style values; every error names its key."""
         if node_id < 0:
             raise BrokerConfigError(f"node id must be >= 0, got {node_id}")
+        voter_map = parse_voters(voters) if voters else {}
+        if voter_map and node_id not in voter_map:
+            raise BrokerConfigError(
+                f"node id {node_id} is not one of the voters {sorted(voter_map)}: every "
+                "member is a voter (brokers outside the quorum are not supported yet)"
+            )
+        if controller_listen is not None and not voter_map:
+            raise BrokerConfigError("--controller-listen needs --voters")
+        controller_at = (
+            HostPort.parse(controller_listen, "controller-listen")
+            if controller_listen is not None
+            else voter_map.get(node_id)
+        )
         listen_at = listen if isinstance(listen, HostPort) else HostPort.parse(listen, "listen")
         advertise_at = (
             advertise
@@ -242,8 +325,30 @@ class BrokerConfig:
             listen=listen_at,
             advertise=advertise_at,
             node_id=node_id,
+            voters=voter_map,
+            controller_listen=controller_at,
             topic_defaults=topic_defaults,
             default_log_config=default_log_config,
             **values,
         )
 
+
+
+def parse_voters(text: str) -> dict[int, HostPort]:
+    """`ID@HOST:PORT[,ID@HOST:PORT...]` -> {id: controller address}."""
+    voters: dict[int, HostPort] = {}
+    for item in text.split(","):
+        node_text, separator, address = item.strip().partition("@")
+        if not separator:
+            raise BrokerConfigError(f"a voter must be ID@HOST:PORT, got {item.strip()!r}")
+        try:
+            node_id = int(node_text)
+        except ValueError:
+            raise BrokerConfigError(f"voter id must be a number, got {node_text!r}") from None
+        if node_id < 0 or node_id in voters:
+            raise BrokerConfigError(f"voter id {node_id} is negative or repeated")
+        at = HostPort.parse(address, f"voter {node_id}")
+        if at.port == 0:
+            raise BrokerConfigError(f"voter {node_id} needs a real port, not 0")
+        voters[node_id] = at
+    return voters

@@ -93,7 +93,11 @@ class GroupCoordinator:
     ) -> None:
         self.config = group_config(config)
         self._clock_ms = clock_ms
-        self.offsets_log = OffsetsLog(metadata, replicas, config.offsets_topic_num_partitions)
+        self.offsets_log = OffsetsLog(
+            metadata, replicas, config.offsets_topic_num_partitions,
+            config.offsets_topic_replication_factor,
+        )
+        self._standalone = config.is_standalone
         self.manager = GroupManager(self.config, new_member_id, clock_ms())
         self._slots: dict[int, _Slot] = {}
         self._tickets = itertools.count(1)
@@ -103,7 +107,12 @@ class GroupCoordinator:
 
     async def open(self) -> None:
         """Create __consumer_offsets if missing and load it (before clients are served)."""
-        await self.offsets_log.ensure_topic()
+        # A cluster creates it on the first FindCoordinator, once brokers have joined, so
+        # its replicas spread over them; a standalone broker has nobody to wait for.
+        if self._standalone:
+            await self.offsets_log.ensure_topic()
+        else:
+            self.offsets_log.refresh_partition_count()
         self._load()
 
     def _load(self) -> None:

@@ -43,22 +43,32 @@ class OffsetsLog:
         metadata: ClusterMetadata,
         replicas: ReplicaManager,
         partitions_when_created: int,
+        replication_factor_when_created: int = 1,
     ) -> None:
         self._metadata = metadata
         self._replicas = replicas
         self.partition_count = partitions_when_created
+        self.replication_factor = replication_factor_when_created
 
     async def ensure_topic(self) -> None:
-        """Create the topic if missing; an existing one keeps its partition count."""
+        """Create the topic if missing; an existing one keeps its partition count.
+
+        The replication factor is offsets.topic.replication.factor, but at most the
+        brokers live right now (Kafka would refuse; a small dev cluster should work)."""
         topic = self._metadata.state.topic_by_name(OFFSETS_TOPIC)
         if topic is None:
+            live = len(self._metadata.state.live_broker_ids())
             (result,) = await self._metadata.create_topics([
                 NewTopic(
                     name=OFFSETS_TOPIC,
                     num_partitions=self.partition_count,
+                    replication_factor=max(1, min(self.replication_factor, live)),
                     configs=OFFSETS_TOPIC_CONFIGS,
                 )
             ])
+            if result.error_code == ErrorCode.TOPIC_ALREADY_EXISTS:
+                self.refresh_partition_count()
+                return
             if result.error_code != ErrorCode.NONE:
                 raise OffsetsTopicError(
                     f"cannot create {OFFSETS_TOPIC}: {result.error_code.name} "
@@ -66,7 +76,12 @@ class OffsetsLog:
                 )
             log.info("created %s with %d partitions", OFFSETS_TOPIC, self.partition_count)
             return
-        self.partition_count = len(self._metadata.state.partitions(topic.topic_id))
+        self.refresh_partition_count()
+
+    def refresh_partition_count(self) -> None:
+        topic = self._metadata.state.topic_by_name(OFFSETS_TOPIC)
+        if topic is not None:
+            self.partition_count = len(self._metadata.state.partitions(topic.topic_id))
 
     def partition_of(self, group_id: str) -> int:
         return partition_for(group_id, self.partition_count)

@@ -1,6 +1,7 @@
 """The `flowlog` command: one entry point, one subcommand per job.
 
-    flowlog broker ...                         run a broker
+    flowlog broker ...                         run a broker (standalone or a cluster member)
+    flowlog cluster describe|up ...            a cluster's brokers, controller, partitions
     flowlog topics create|list|describe|delete|alter-config ...
     flowlog produce TOPIC / flowlog consume TOPIC
     flowlog perf produce|consume ...
@@ -18,7 +19,7 @@ import sys
 from typing import NoReturn
 
 from flowlog import __version__
-from flowlog.cli import broker_command, consume, demo, groups, perf, produce, topics
+from flowlog.cli import broker_command, cluster, consume, demo, groups, perf, produce, topics
 from flowlog.cli.common import EXIT_USAGE
 
 
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"flowlog {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in (broker_command, topics, produce, consume, perf, groups, demo):
+    for module in (broker_command, cluster, topics, produce, consume, perf, groups, demo):
         module.add_parser(commands)
     return parser
 

@@ -64,6 +64,8 @@ CLIENT_VERSIONS: Final[dict[int, tuple[int, int]]] = {
     37: (0, 3),  # CreatePartitions
     42: (0, 2),  # DeleteGroups
     44: (0, 1),  # IncrementalAlterConfigs
+    55: (0, 0),  # DescribeQuorum (flowlog cluster describe)
+    60: (0, 2),  # DescribeCluster: v2 lists fenced brokers
 }
 # Frames the writer joins into one send_all, at most.
 WRITE_COALESCE_MAX_FRAMES: Final = 64

@@ -1,17 +1,22 @@
 """Broker registration, leader election on membership changes, producer-id blocks.
 
-Sans-IO and read-only on the state. Every registered broker is live. Leader election
-is clean only: the leader is the first replica (in assignment order) that is both in
-the ISR and live; with none, the partition has no leader (-1) until one returns.
+Sans-IO and read-only on the state. A registered broker is live unless fenced
+(broker_fencing_core.py). Elections follow leader_election_core: the first replica
+(in assignment order) that is in the ISR and live; with none, the partition has no
+leader (-1) until one returns, unless the policy allows an unclean election.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-
-from flowlog.controller.controller_api import BrokerResult, OperationResult, ProducerIdBlock
+from flowlog.controller.controller_api import (
+    CLEAN_ELECTION,
+    BrokerResult,
+    ElectionPolicy,
+    OperationResult,
+    ProducerIdBlock,
+)
+from flowlog.controller.leader_election_core import elect_leader, with_broker, without_broker
 from flowlog.controller.metadata_records import (
-    NO_LEADER,
     UUID_SIZE_BYTES,
     MetadataRecord,
     PartitionChangeRecord,
@@ -28,12 +33,7 @@ PRODUCER_ID_MAX = 2**63 - 1
 PRODUCER_ID_BLOCK_SIZE_MAX = 1_000_000
 
 
-def elect_leader(replicas: Sequence[int], isr: Collection[int], live: Collection[int]) -> int:
-    """The first replica in the ISR that is live, else NO_LEADER."""
-    for replica in replicas:
-        if replica in isr and replica in live:
-            return replica
-    return NO_LEADER
+__all__ = ["allocate_producer_ids", "elect_leader", "register_broker", "unregister_broker"]
 
 
 def register_broker(
@@ -43,8 +43,10 @@ def register_broker(
     port: int,
     rack: str | None,
     incarnation_id: bytes,
+    policy: ElectionPolicy = CLEAN_ELECTION,
 ) -> OperationResult[BrokerResult]:
-    """Register (or re-register) a broker and elect it where partitions have no leader.
+    """Register (or re-register) a broker, unfenced, and elect it where partitions have
+    no leader.
 
     A new incarnation of a broker that leads partitions bumps their leader epoch: the
     restarted process must not be taken for the old one by followers or clients.
@@ -57,14 +59,15 @@ def register_broker(
     if previous is not None and (
         previous.host, previous.port, previous.rack, previous.incarnation_id
     ) == (host, port, rack, incarnation_id):
+        # A retried registration; a fenced broker is unfenced by its next heartbeat.
         return OperationResult((), (BrokerResult(node_id, ErrorCode.NONE),))
     restarted = previous is not None and previous.incarnation_id != incarnation_id
     live = set(state.live_broker_ids()) | {node_id}
     records: list[MetadataRecord] = [record]
     for partition in _all_partitions(state):
-        if partition.leader == NO_LEADER and node_id in partition.isr:
-            leader = elect_leader(partition.replicas, partition.isr, live)
-            records.append(_leader_change(partition, leader))
+        change = with_broker(partition, node_id, live, policy.unclean)
+        if change is not None:
+            records.append(change)
         elif restarted and partition.leader == node_id:
             records.append(_leader_change(partition, node_id))
     return OperationResult(tuple(records), (BrokerResult(node_id, ErrorCode.NONE),))
@@ -92,23 +95,9 @@ def unregister_broker(state: MetadataState, node_id: int) -> OperationResult[Bro
     live = set(state.live_broker_ids()) - {node_id}
     records: list[MetadataRecord] = []
     for partition in _all_partitions(state):
-        if node_id not in partition.isr:
-            continue
-        # The last ISR member stays: it has every committed record, so it is the only
-        # clean leader when it returns.
-        isr = tuple(replica for replica in partition.isr if replica != node_id) or partition.isr
-        leader = partition.leader
-        if leader == node_id or leader not in isr:
-            leader = elect_leader(partition.replicas, isr, live)
-        if isr != partition.isr or leader != partition.leader:
-            records.append(
-                PartitionChangeRecord(
-                    topic_id=partition.topic_id,
-                    partition=partition.partition,
-                    leader=None if leader == partition.leader else leader,
-                    isr=None if isr == partition.isr else isr,
-                )
-            )
+        change = without_broker(partition, node_id, live, unclean=False)
+        if change is not None:
+            records.append(change)
     records.append(UnregisterBrokerRecord(node_id))
     return OperationResult(tuple(records), (BrokerResult(node_id, ErrorCode.NONE),))
 

@@ -144,3 +144,44 @@ class ProducerIdBlock:
     error_message: str | None = None
     first_producer_id: int = -1
     size: int = 0
+
+
+@attrs.frozen
+class AlterPartitionItem:
+    """A partition leader asks to set the ISR (Kafka's AlterPartition, one partition).
+
+    `leader_epoch` and `partition_epoch` are what the leader last saw: a request built
+    on an older view is refused, so concurrent changes never overwrite each other.
+    """
+
+    topic_id: bytes
+    partition: int
+    leader_epoch: int
+    partition_epoch: int
+    new_isr: tuple[int, ...]
+
+
+@attrs.frozen
+class AlterPartitionResult:
+    """The partition as it is after the request (also on most errors, so the leader can
+    resync); `partition_epoch` is the one the next request must carry."""
+
+    topic_id: bytes
+    partition: int
+    error_code: ErrorCode
+    error_message: str | None = None
+    leader: int = -1
+    leader_epoch: int = -1
+    isr: tuple[int, ...] = ()
+    partition_epoch: int = -1
+
+
+@attrs.frozen
+class ElectionPolicy:
+    """How the controller picks leaders. Unclean: when no ISR member is live, a live
+    replica outside the ISR may lead (and records written only to the old ISR are lost)."""
+
+    unclean: bool = False
+
+
+CLEAN_ELECTION = ElectionPolicy(unclean=False)

@@ -11,16 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flowlog.controller import broker_operations_core, config_operations_core
+from flowlog.controller import (
+    broker_fencing_core,
+    broker_operations_core,
+    config_operations_core,
+    partition_operations_core,
+)
 from flowlog.controller import topic_operations_core as topic_operations
 from flowlog.controller.controller_api import (
     AlterConfigsResource,
+    AlterPartitionItem,
+    AlterPartitionResult,
     BrokerResult,
     ConfigResourceResult,
     ControllerDefaults,
     CreatePartitionsResult,
     CreateTopicResult,
     DeleteTopicResult,
+    ElectionPolicy,
     IncrementalAlterConfigsResource,
     NewPartitions,
     NewTopic,
@@ -37,10 +45,12 @@ class ControllerCore:
         state: MetadataState,
         random_source: RandomSource,
         defaults: ControllerDefaults | None = None,
+        policy: ElectionPolicy | None = None,
     ) -> None:
         self._state = state
         self._random_source = random_source
         self._defaults = defaults or ControllerDefaults()
+        self._policy = policy or ElectionPolicy()
 
     @property
     def state(self) -> MetadataState:
@@ -81,7 +91,7 @@ class ControllerCore:
         self, node_id: int, host: str, port: int, rack: str | None, incarnation_id: bytes
     ) -> OperationResult[BrokerResult]:
         return broker_operations_core.register_broker(
-            self._state, node_id, host, port, rack, incarnation_id
+            self._state, node_id, host, port, rack, incarnation_id, self._policy
         )
 
     def unregister_broker(self, node_id: int) -> OperationResult[BrokerResult]:
@@ -91,3 +101,22 @@ class ControllerCore:
         self, broker_id: int, block_size: int
     ) -> OperationResult[ProducerIdBlock]:
         return broker_operations_core.allocate_producer_ids(self._state, broker_id, block_size)
+
+    def fence_broker(self, node_id: int) -> OperationResult[BrokerResult]:
+        return broker_fencing_core.fence_broker(self._state, node_id, self._policy)
+
+    def unfence_broker(self, node_id: int) -> OperationResult[BrokerResult]:
+        return broker_fencing_core.unfence_broker(self._state, node_id, self._policy)
+
+    def controlled_shutdown(self, node_id: int) -> OperationResult[BrokerResult]:
+        return broker_fencing_core.controlled_shutdown(self._state, node_id)
+
+    def alter_partition(
+        self, broker_id: int, broker_epoch: int, items: Sequence[AlterPartitionItem]
+    ) -> OperationResult[AlterPartitionResult]:
+        return partition_operations_core.alter_partition(
+            self._state, broker_id, broker_epoch, items
+        )
+
+    def elect_preferred_leaders(self) -> OperationResult[None]:
+        return OperationResult(partition_operations_core.elect_preferred_leaders(self._state), ())

@@ -77,6 +77,20 @@ class UnregisterBrokerRecord:
 
 
 @attrs.frozen
+class FenceBrokerRecord:
+    """The broker missed its session (or shut down): it leads nothing until unfenced."""
+
+    node_id: int = attrs.field(validator=_check_non_negative)
+
+
+@attrs.frozen
+class UnfenceBrokerRecord:
+    """A fenced broker heartbeats again: it may lead and join ISRs."""
+
+    node_id: int = attrs.field(validator=_check_non_negative)
+
+
+@attrs.frozen
 class TopicRecord:
     name: str
     topic_id: bytes = attrs.field(validator=_check_uuid)
@@ -145,6 +159,8 @@ MetadataRecord = (
     | RemoveTopicRecord
     | ConfigRecord
     | ProducerIdsRecord
+    | FenceBrokerRecord
+    | UnfenceBrokerRecord
 )
 
 # (type tag, newest version) per class. Never renumber a tag.
@@ -157,6 +173,8 @@ RECORD_TYPES: dict[type[Any], tuple[int, int]] = {
     RemoveTopicRecord: (6, 0),
     ConfigRecord: (7, 0),
     ProducerIdsRecord: (8, 0),
+    FenceBrokerRecord: (9, 0),
+    UnfenceBrokerRecord: (10, 0),
 }
 RECORD_CLASSES_BY_TAG: dict[int, type[Any]] = {tag: cls for cls, (tag, _) in RECORD_TYPES.items()}
 

@@ -16,6 +16,7 @@ from flowlog.controller.metadata_records import (
     NO_LEADER,
     ConfigRecord,
     ConfigResourceType,
+    FenceBrokerRecord,
     MetadataRecord,
     PartitionChangeRecord,
     PartitionRecord,
@@ -23,6 +24,7 @@ from flowlog.controller.metadata_records import (
     RegisterBrokerRecord,
     RemoveTopicRecord,
     TopicRecord,
+    UnfenceBrokerRecord,
     UnregisterBrokerRecord,
 )
 
@@ -36,11 +38,16 @@ class MetadataInconsistencyError(Exception):
 
 @attrs.frozen
 class BrokerRegistration:
+    """`epoch` is the offset of the registration record (Kafka's broker epoch): a
+    heartbeat carrying an older one comes from a previous incarnation."""
+
     node_id: int
     host: str
     port: int
     rack: str | None
     incarnation_id: bytes
+    epoch: int = -1
+    fenced: bool = False
 
 
 @attrs.frozen
@@ -58,6 +65,25 @@ class PartitionInfo:
     leader: int
     leader_epoch: int
     partition_epoch: int
+
+
+@attrs.frozen
+class ConfigOverrides:
+    resource_type: ConfigResourceType
+    resource_name: str
+    overrides: dict[str, str]
+
+
+@attrs.frozen
+class MetadataImage:
+    """The whole state as plain data: what a snapshot stores (metadata_snapshot.py)."""
+
+    last_applied_offset: int
+    next_producer_id: int
+    brokers: tuple[BrokerRegistration, ...]
+    topics: tuple[TopicInfo, ...]
+    partitions: tuple[PartitionInfo, ...]
+    configs: tuple[ConfigOverrides, ...]
 
 
 @attrs.define(eq=True)
@@ -79,14 +105,65 @@ class MetadataState:
     def copy(self) -> MetadataState:
         """An independent state equal to this one (records and infos are frozen)."""
         other = MetadataState()
-        other._brokers = dict(self._brokers)
-        other._topics = dict(self._topics)
-        other._topic_ids_by_name = dict(self._topic_ids_by_name)
-        other._partitions = {key: list(value) for key, value in self._partitions.items()}
-        other._configs = {key: dict(value) for key, value in self._configs.items()}
-        other._next_producer_id = self._next_producer_id
-        other._last_applied_offset = self._last_applied_offset
+        other.replace_with(self)
         return other
+
+    def replace_with(self, other: MetadataState) -> None:
+        """Become equal to `other` (a restored snapshot), keeping this object's identity:
+        the controller core and the broker hold references to it."""
+        self._brokers = dict(other._brokers)
+        self._topics = dict(other._topics)
+        self._topic_ids_by_name = dict(other._topic_ids_by_name)
+        self._partitions = {key: list(value) for key, value in other._partitions.items()}
+        self._configs = {key: dict(value) for key, value in other._configs.items()}
+        self._next_producer_id = other._next_producer_id
+        self._last_applied_offset = other._last_applied_offset
+
+    def to_image(self) -> MetadataImage:
+        return MetadataImage(
+            last_applied_offset=self._last_applied_offset,
+            next_producer_id=self._next_producer_id,
+            brokers=tuple(self._brokers[node_id] for node_id in sorted(self._brokers)),
+            topics=tuple(self.topics()),
+            partitions=tuple(
+                partition
+                for topic in self.topics()
+                for partition in self._partitions[topic.topic_id]
+            ),
+            configs=tuple(
+                ConfigOverrides(resource_type, name, dict(overrides))
+                for (resource_type, name), overrides in sorted(self._configs.items())
+            ),
+        )
+
+    @classmethod
+    def from_image(cls, image: MetadataImage) -> MetadataState:
+        """The state an image describes; MetadataInconsistencyError if it is not one."""
+        state = cls()
+        for broker in image.brokers:
+            if broker.node_id in state._brokers:
+                raise MetadataInconsistencyError(f"broker {broker.node_id} twice in an image")
+            state._brokers[broker.node_id] = broker
+        for topic in image.topics:
+            state._replay_topic(TopicRecord(topic.name, topic.topic_id))
+        for partition in image.partitions:
+            known = state._partitions.get(partition.topic_id)
+            if known is None or partition.partition != len(known):
+                raise MetadataInconsistencyError(f"partition out of order in an image: {partition}")
+            _check_assignment(partition.replicas, partition.isr, partition.leader, partition)
+            known.append(partition)
+        for config in image.configs:
+            if not config.overrides:
+                raise MetadataInconsistencyError(f"empty overrides in an image: {config}")
+            if (
+                config.resource_type is ConfigResourceType.TOPIC
+                and config.resource_name not in state._topic_ids_by_name
+            ):
+                raise MetadataInconsistencyError(f"config of unknown topic: {config}")
+            state._configs[(config.resource_type, config.resource_name)] = dict(config.overrides)
+        state._next_producer_id = image.next_producer_id
+        state._last_applied_offset = image.last_applied_offset
+        return state
 
     # --- replay ---------------------------------------------------------------------
 
@@ -98,7 +175,7 @@ class MetadataState:
             )
         match record:
             case RegisterBrokerRecord():
-                self._replay_register_broker(record)
+                self._replay_register_broker(record, offset)
             case UnregisterBrokerRecord():
                 self._replay_unregister_broker(record)
             case TopicRecord():
@@ -113,19 +190,31 @@ class MetadataState:
                 self._replay_config(record)
             case ProducerIdsRecord():
                 self._replay_producer_ids(record)
+            case FenceBrokerRecord():
+                self._replay_fencing(record.node_id, fenced=True)
+            case UnfenceBrokerRecord():
+                self._replay_fencing(record.node_id, fenced=False)
             case _:
                 raise MetadataInconsistencyError(f"not a metadata record: {record!r}")
         self._last_applied_offset = offset
 
-    def _replay_register_broker(self, record: RegisterBrokerRecord) -> None:
-        # A registration for a known node id replaces it: the broker restarted.
+    def _replay_register_broker(self, record: RegisterBrokerRecord, offset: int) -> None:
+        # A registration for a known node id replaces it: the broker restarted. A
+        # registering broker is alive, so it starts unfenced.
         self._brokers[record.node_id] = BrokerRegistration(
             node_id=record.node_id,
             host=record.host,
             port=record.port,
             rack=record.rack,
             incarnation_id=record.incarnation_id,
+            epoch=offset,
         )
+
+    def _replay_fencing(self, node_id: int, fenced: bool) -> None:
+        broker = self._brokers.get(node_id)
+        if broker is None:
+            raise MetadataInconsistencyError(f"fencing change of unknown broker {node_id}")
+        self._brokers[node_id] = attrs.evolve(broker, fenced=fenced)
 
     def _replay_unregister_broker(self, record: UnregisterBrokerRecord) -> None:
         if record.node_id not in self._brokers:
@@ -234,8 +323,15 @@ class MetadataState:
         return self._brokers.get(node_id)
 
     def live_broker_ids(self) -> list[int]:
-        """Registered brokers, ascending: every registered broker counts as live."""
+        """Registered brokers that are not fenced, ascending."""
+        return sorted(node_id for node_id, broker in self._brokers.items() if not broker.fenced)
+
+    def registered_broker_ids(self) -> list[int]:
         return sorted(self._brokers)
+
+    def is_live(self, node_id: int) -> bool:
+        broker = self._brokers.get(node_id)
+        return broker is not None and not broker.fenced
 
     def topics(self) -> list[TopicInfo]:
         return sorted(self._topics.values(), key=lambda topic: topic.name)

@@ -145,7 +145,13 @@ def _replica_lists(
     )
     live_broker_ids = state.live_broker_ids()
     _check_replication_factor(replication_factor, len(live_broker_ids))
-    return place_replicas(live_broker_ids, partition_count, replication_factor, random_source)
+    return place_replicas(
+        live_broker_ids, partition_count, replication_factor, random_source, _racks(state)
+    )
+
+
+def _racks(state: MetadataState) -> dict[int, str | None]:
+    return {node_id: broker.rack for node_id, broker in state.brokers().items()}
 
 
 def _check_replication_factor(replication_factor: int, live_broker_count: int) -> None:
@@ -317,6 +323,6 @@ def _new_partition_records(
         live_broker_ids = state.live_broker_ids()
         _check_replication_factor(replication_factor, len(live_broker_ids))
         replica_lists = place_replicas(
-            live_broker_ids, new_count, replication_factor, random_source
+            live_broker_ids, new_count, replication_factor, random_source, _racks(state)
         )
     return _partition_records(topic.topic_id, len(existing), replica_lists)

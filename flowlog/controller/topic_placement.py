@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from flowlog.controller.controller_api import RandomSource
 from flowlog.controller.metadata_records import UUID_SIZE_BYTES
@@ -51,22 +51,76 @@ def place_replicas(
     partition_count: int,
     replication_factor: int,
     random_source: RandomSource,
+    racks: Mapping[int, str | None] | None = None,
 ) -> list[tuple[int, ...]]:
     """Replicas per partition, round-robin over the live brokers from a random start.
 
-    Partition p's replicas are the brokers at positions start + p, start + p + 1, ... so
-    leaders (the first replica) spread evenly and no partition repeats a broker.
+    Partition p's first replica (its preferred leader) is the broker at position
+    start + p, so leaders spread evenly. Without racks the others follow in order;
+    with racks (any broker has one) the brokers are first ordered so racks alternate,
+    and each partition takes its followers from racks it does not use yet before it
+    reuses one: a rack failure then takes at most ceil(rf / racks) replicas.
     """
     broker_count = len(live_broker_ids)
     assert 1 <= replication_factor <= broker_count, "the caller checks the replication factor"
     start_index = random_source.getrandbits(32) % broker_count
+    rack_of = dict(racks or {})
+    if not any(rack_of.get(broker) for broker in live_broker_ids):
+        return [
+            tuple(
+                live_broker_ids[(start_index + partition + replica) % broker_count]
+                for replica in range(replication_factor)
+            )
+            for partition in range(partition_count)
+        ]
+    ordered = rack_alternating(live_broker_ids, rack_of)
     return [
-        tuple(
-            live_broker_ids[(start_index + partition + replica) % broker_count]
-            for replica in range(replication_factor)
-        )
+        _rack_aware_replicas(ordered, rack_of, start_index + partition, replication_factor)
         for partition in range(partition_count)
     ]
+
+
+def rack_alternating(
+    broker_ids: Sequence[int], rack_of: Mapping[int, str | None]
+) -> list[int]:
+    """Brokers ordered rack by rack in turn: r1's first, r2's first, ..., r1's second.
+
+    A broker without a rack counts as its own rack, so it is never grouped with others.
+    """
+    by_rack: dict[str, list[int]] = {}
+    for broker in sorted(broker_ids):
+        rack = rack_of.get(broker) or f"\0no-rack-{broker}"
+        by_rack.setdefault(rack, []).append(broker)
+    columns = [by_rack[rack] for rack in sorted(by_rack)]
+    depth = max(len(column) for column in columns)
+    return [column[row] for row in range(depth) for column in columns if row < len(column)]
+
+
+def _rack_aware_replicas(
+    ordered: Sequence[int], rack_of: Mapping[int, str | None], first_position: int, count: int
+) -> tuple[int, ...]:
+    size = len(ordered)
+    candidates = [ordered[(first_position + step) % size] for step in range(size)]
+    chosen = [candidates[0]]
+    used_racks = {_rack_key(candidates[0], rack_of)}
+    rack_count = len({_rack_key(broker, rack_of) for broker in ordered})
+    # First pass: only brokers on racks not used yet; second: anyone left.
+    for broker in candidates[1:]:
+        if len(chosen) == count or len(used_racks) == rack_count:
+            break
+        if _rack_key(broker, rack_of) not in used_racks:
+            chosen.append(broker)
+            used_racks.add(_rack_key(broker, rack_of))
+    for broker in candidates[1:]:
+        if len(chosen) == count:
+            break
+        if broker not in chosen:
+            chosen.append(broker)
+    return tuple(chosen)
+
+
+def _rack_key(broker: int, rack_of: Mapping[int, str | None]) -> str:
+    return rack_of.get(broker) or f"\0no-rack-{broker}"
 
 
 def replica_assignment_error(

@@ -36,6 +36,14 @@ class StateMachine:
     def restore(self, snapshot: Snapshot) -> None:
         return None
 
+    def applied_batch(self) -> None:
+        """Called once after each Ready's entries are applied (batch work goes here)."""
+        return None
+
+    def take_snapshot(self) -> Snapshot | None:
+        """A snapshot of the applied state to compact the log with, or None for not now."""
+        return None
+
 
 class RaftDriver:
     def __init__(
@@ -66,14 +74,25 @@ class RaftDriver:
         """Run until cancelled; the caller resumes once the node is running."""
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(trio.serve_listeners, self._serve_connection, self._listeners)
+                if self._listeners:
+                    nursery.start_soon(
+                        trio.serve_listeners, self._serve_connection, self._listeners
+                    )
                 for link in self._links.values():
                     nursery.start_soon(link.run)
                 nursery.start_soon(self._tick_forever)
                 nursery.start_soon(self._run_node)
+                if self.config.voters == {self.config.node_id}:
+                    # A lone voter cannot split a vote: campaign now, not after a timeout.
+                    for _ in range(2 * self.config.election_timeout_ticks):
+                        self._put(TICK)
                 task_status.started()
         finally:
             self.storage.close()
+
+    def deliver(self, message: Message) -> None:
+        """A message from a peer, received by a listener the caller runs."""
+        self._put(message)
 
     def propose(self, payload: bytes) -> ProposeResult:
         result = self.node.propose(payload)
@@ -125,8 +144,18 @@ class RaftDriver:
                     link.send_nowait(message)
             self._apply(ready)
             self.node.advance(ready)
+            self.state_machine.applied_batch()
+            await self._maybe_compact()
         self._changed.set()
         self._changed = trio.Event()
+
+    async def _maybe_compact(self) -> None:
+        snapshot = self.state_machine.take_snapshot()
+        if snapshot is None:
+            return
+        # No Ready is in flight here, so the storage has a single user.
+        await trio.to_thread.run_sync(self.storage.save_snapshot, snapshot)
+        self.node.compact(snapshot)
 
     def _apply(self, ready: Ready) -> None:
         if ready.snapshot is not None:

@@ -6,7 +6,12 @@ import random
 from collections.abc import Mapping
 from typing import TypeVar
 
-from flowlog.controller.controller_api import ControllerDefaults, NewTopic, OperationResult
+from flowlog.controller.controller_api import (
+    ControllerDefaults,
+    ElectionPolicy,
+    NewTopic,
+    OperationResult,
+)
 from flowlog.controller.controller_core import ControllerCore
 from flowlog.controller.metadata_records import MetadataRecord
 from flowlog.controller.metadata_state import MetadataState
@@ -27,9 +32,14 @@ def incarnation(node_id: int, generation: int = 0) -> bytes:
 class MemoryCluster:
     """A MetadataState, a seeded ControllerCore on it, and helpers to run operations."""
 
-    def __init__(self, seed: int = 7, defaults: ControllerDefaults | None = None) -> None:
+    def __init__(
+        self,
+        seed: int = 7,
+        defaults: ControllerDefaults | None = None,
+        policy: ElectionPolicy | None = None,
+    ) -> None:
         self.state = MetadataState()
-        self.core = ControllerCore(self.state, random.Random(seed), defaults)
+        self.core = ControllerCore(self.state, random.Random(seed), defaults, policy)
 
     def run(self, operation: OperationResult[ResultT]) -> tuple[ResultT, ...]:
         """Apply the operation's records and return its results."""

@@ -18,6 +18,7 @@ from metadata_harness import incarnation
 from flowlog.controller.controller_api import (
     AlterConfigOp,
     AlterConfigOpType,
+    AlterPartitionItem,
     IncrementalAlterConfigsResource,
     NewPartitions,
     NewTopic,
@@ -27,6 +28,7 @@ from flowlog.controller.controller_api import (
 from flowlog.controller.controller_core import ControllerCore
 from flowlog.controller.metadata_log import MetadataLog
 from flowlog.controller.metadata_records import ConfigResourceType, decode_record_batch
+from flowlog.controller.metadata_snapshot import decode_snapshot, encode_snapshot
 from flowlog.controller.metadata_state import MetadataState
 from flowlog.controller.metadata_store import METADATA_DIRECTORY_NAME, MetadataStore
 from flowlog.protocol.errors import ErrorCode
@@ -43,6 +45,11 @@ operations = st.one_of(
     st.tuples(st.just("config"), st.sampled_from(NAMES),
               st.sampled_from(list(AlterConfigOpType)), st.sampled_from(["compact", "delete"])),
     st.tuples(st.just("producer_ids"), BROKERS, st.integers(1, 50)),
+    st.tuples(st.just("fence"), BROKERS),
+    st.tuples(st.just("unfence"), BROKERS),
+    st.tuples(st.just("shutdown"), BROKERS),
+    st.tuples(st.just("preferred")),
+    st.tuples(st.just("expand_isr"), st.sampled_from(NAMES)),
 )
 # Brokers first, so most later operations act on a cluster that can hold topics.
 histories = st.tuples(
@@ -71,7 +78,37 @@ def run_operation(core: ControllerCore, operation: tuple[object, ...]) -> Operat
             return core.incremental_alter_configs([resource])
         case "producer_ids", [int(node_id), int(block_size)]:
             return core.allocate_producer_ids(node_id, block_size)
+        case "fence", [int(node_id)]:
+            return core.fence_broker(node_id)
+        case "unfence", [int(node_id)]:
+            return core.unfence_broker(node_id)
+        case "shutdown", [int(node_id)]:
+            return core.controlled_shutdown(node_id)
+        case "preferred", []:
+            return core.elect_preferred_leaders()
+        case "expand_isr", [str(name)]:
+            return expand_isr(core, name)
     raise AssertionError(f"unknown operation {operation}")
+
+
+def expand_isr(core: ControllerCore, name: str) -> OperationResult[object]:
+    """What a partition leader does once followers caught up: every live replica joins."""
+    state = core.state
+    topic = state.topic_by_name(name)
+    if topic is None:
+        return OperationResult((), ())
+    partition = state.partitions(topic.topic_id)[0]
+    leader = state.broker(partition.leader)
+    if leader is None:
+        return OperationResult((), ())
+    isr = partition.isr + tuple(
+        replica for replica in partition.replicas
+        if replica not in partition.isr and state.is_live(replica)
+    )
+    item = AlterPartitionItem(
+        topic.topic_id, 0, partition.leader_epoch, partition.partition_epoch, isr
+    )
+    return core.alter_partition(leader.node_id, leader.epoch, [item])  # type: ignore[return-value]
 
 
 def check_invariants(state: MetadataState) -> None:
@@ -111,6 +148,7 @@ def test_replaying_the_log_rebuilds_an_equal_state(
                 operation = run_operation(core, step)
                 store.apply(operation.records)
                 check_invariants(store.state)
+                assert decode_snapshot(encode_snapshot(store.state)) == store.state
                 for result in operation.results:
                     if isinstance(result, ProducerIdBlock) and result.error_code == ErrorCode.NONE:
                         start = result.first_producer_id

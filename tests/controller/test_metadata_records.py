@@ -11,6 +11,7 @@ from flowlog.controller.metadata_records import (
     RECORD_TYPES,
     ConfigRecord,
     ConfigResourceType,
+    FenceBrokerRecord,
     MetadataRecord,
     MetadataRecordError,
     PartitionChangeRecord,
@@ -19,6 +20,7 @@ from flowlog.controller.metadata_records import (
     RegisterBrokerRecord,
     RemoveTopicRecord,
     TopicRecord,
+    UnfenceBrokerRecord,
     UnregisterBrokerRecord,
     decode_record,
     decode_record_batch,
@@ -44,6 +46,8 @@ records: st.SearchStrategy[MetadataRecord] = st.one_of(
     st.builds(RemoveTopicRecord, uuids),
     st.builds(ConfigRecord, st.sampled_from(ConfigResourceType), texts, texts, st.none() | texts),
     st.builds(ProducerIdsRecord, broker_ids, st.integers(0, 2**63 - 1)),
+    st.builds(FenceBrokerRecord, broker_ids),
+    st.builds(UnfenceBrokerRecord, broker_ids),
 )
 
 
@@ -61,7 +65,7 @@ def test_batches_round_trip(batch: list[MetadataRecord]) -> None:
 
 def test_every_record_type_has_a_distinct_tag() -> None:
     tags = [tag for tag, _ in RECORD_TYPES.values()]
-    assert len(tags) == len(set(tags)) == 8
+    assert len(tags) == len(set(tags)) == 10
 
 
 def document(tag: int, data: dict[str, object], version: int = 0) -> bytes:

@@ -163,7 +163,7 @@ def test_brokers_register_reregister_and_unregister() -> None:
         RegisterBrokerRecord(2, "b2", 9094, None, b"\x01" * 16),
     )
     assert state.live_broker_ids() == [1, 2]
-    assert state.broker(2) == BrokerRegistration(2, "b2", 9094, None, b"\x01" * 16)
+    assert state.broker(2) == BrokerRegistration(2, "b2", 9094, None, b"\x01" * 16, epoch=2)
     state.replay(UnregisterBrokerRecord(1), 3)
     assert list(state.brokers()) == [2] and state.broker(1) is None
 

@@ -27,10 +27,11 @@ async def handle_delete_records(
         results = []
         for asked in topic.partitions:
             partition = broker.replicas.get(topic.name, asked.partition_index)
-            if partition is None:
+            not_here = broker.leadership_error(topic.name, asked.partition_index)
+            if partition is None or not_here is not None:
                 results.append(PartitionResult(
                     partition_index=asked.partition_index, low_watermark=-1,
-                    error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                    error_code=not_here or ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
                 ))
                 continue
             offset = partition.high_watermark if asked.offset == HIGH_WATERMARK else asked.offset

@@ -85,8 +85,11 @@ def _read_all(broker: Broker, request: Any,
         for fetch_partition in fetch_topic.partitions:
             index = fetch_partition.partition
             partition = broker.replicas.get(fetch_topic.topic, index)
-            if partition is None:
-                answers.append(_partition_error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
+            not_here = broker.leadership_error(fetch_topic.topic, index)
+            if partition is None or not_here is not None:
+                # Fetch v4-12 has no current-leader field: the client refreshes metadata.
+                code = not_here or ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                answers.append(_partition_error(index, code))
                 continue
             epoch_error = broker.check_leader_epoch(partition, fetch_partition.current_leader_epoch)
             if epoch_error is not None:

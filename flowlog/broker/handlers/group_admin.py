@@ -1,9 +1,10 @@
 """Finding and administering groups: FindCoordinator (10) v0-4, ListGroups (16) v0-4,
 DescribeGroups (15) v0-5, DeleteGroups (42) v0-2.
 
-Every group's coordinator is this broker (one node; with replication it will be the
-leader of the group's __consumer_offsets partition). Transaction coordinators
-(key_type 1) do not exist yet: COORDINATOR_NOT_AVAILABLE, which clients retry.
+A group's coordinator is the leader of its __consumer_offsets partition, read from
+the committed metadata (so every broker gives the same answer); the topic is created
+on the first lookup if missing. No leader: COORDINATOR_NOT_AVAILABLE, which clients
+retry. Transaction coordinators (key_type 1) do not exist yet: the same error.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flowlog.broker.connection import RequestContext
+from flowlog.broker.coordinator_log import OffsetsTopicError
+from flowlog.broker.group_records import OFFSETS_TOPIC
 from flowlog.broker.group_types import GroupState
 from flowlog.protocol.errors import ErrorCode
 from flowlog.protocol.messages.delete_groups import DeleteGroupsResponse
@@ -31,11 +34,22 @@ FIND_COORDINATOR_BATCH_VERSION = 4
 GROUP_AUTHORIZED_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8)
 
 
-def _coordinator_of(broker: Broker, key_type: int) -> tuple[ErrorCode, int, str, int]:
+async def _coordinator_of(
+    broker: Broker, key_type: int, key: str
+) -> tuple[ErrorCode, int, str, int]:
     """(error, node id, host, port) of the coordinator for a key of this type."""
     if key_type == GROUP_KEY_TYPE:
-        host, port = broker.bootstrap.rsplit(":", 1)
-        return ErrorCode.NONE, broker.config.node_id, host, int(port)
+        offsets_log = broker.coordinator.offsets_log
+        try:
+            await offsets_log.ensure_topic()
+        except OffsetsTopicError:
+            # No controller right now, or too few brokers: clients retry this error.
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE, -1, "", -1
+        info = broker.metadata.partition_info(OFFSETS_TOPIC, offsets_log.partition_of(key))
+        leader = None if info is None else broker.metadata.state.broker(info.leader)
+        if leader is None or leader.fenced:
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE, -1, "", -1
+        return ErrorCode.NONE, leader.node_id, leader.host, leader.port
     error = (
         ErrorCode.COORDINATOR_NOT_AVAILABLE
         if key_type == TRANSACTION_KEY_TYPE
@@ -48,14 +62,16 @@ async def handle_find_coordinator(
     broker: Broker, context: RequestContext, request: Any
 ) -> object:
     if context.header.api_version < FIND_COORDINATOR_BATCH_VERSION:
-        error, node_id, host, port = _coordinator_of(broker, request.key_type)
+        error, node_id, host, port = await _coordinator_of(
+            broker, request.key_type, request.key
+        )
         return FindCoordinatorResponse(
             throttle_time_ms=0, error_code=error, error_message=None,
             node_id=node_id, host=host, port=port,
         )
     coordinators = []
     for key in request.coordinator_keys:
-        error, node_id, host, port = _coordinator_of(broker, request.key_type)
+        error, node_id, host, port = await _coordinator_of(broker, request.key_type, key)
         coordinators.append(FindCoordinatorResponse.Coordinator(
             key=key, node_id=node_id, host=host, port=port, error_code=error, error_message=None,
         ))

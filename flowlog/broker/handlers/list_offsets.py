@@ -32,9 +32,11 @@ async def handle_list_offsets(
         for asked in topic.partitions:
             index = asked.partition_index
             partition = broker.replicas.get(topic.name, index)
-            if partition is None:
+            not_here = broker.leadership_error(topic.name, index)
+            if partition is None or not_here is not None:
                 answers.append(PartitionResponse(
-                    partition_index=index, error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                    partition_index=index,
+                    error_code=not_here or ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
                     timestamp=-1, offset=-1, leader_epoch=-1,
                 ))
                 continue

@@ -1,6 +1,7 @@
 """Metadata (key 3), versions 0-12, with topic auto-creation like Kafka's.
 
-v0 and a null topic list (v1+) mean all topics; an empty list means none.
+Answered from the committed metadata this broker replayed, so every broker knows every
+leader. v0 and a null topic list (v1+) mean all topics; an empty list means none.
 Topics asked by id (v10+) are answered by id; a missing name is created when
 auto.create.topics.enable is on and the request allows it (v4+).
 """
@@ -40,7 +41,7 @@ def _topic_entry(broker: Broker, name: str) -> object:
             leader_epoch=info.leader_epoch,
             replica_nodes=list(info.replicas),
             isr_nodes=list(info.isr),
-            offline_replicas=[r for r in info.replicas if state.broker(r) is None],
+            offline_replicas=[r for r in info.replicas if not state.is_live(r)],
         )
         for info in state.partitions(topic.topic_id)
     ]
@@ -79,15 +80,17 @@ async def handle_metadata(broker: Broker, context: RequestContext, request: Any)
         )
         for name in names
     ]
+    # Like Kafka, only live (unfenced) brokers are listed; a leader is always one.
     brokers = [
         BrokerEntry(node_id=b.node_id, host=b.host, port=b.port, rack=b.rack)
         for b in state.brokers().values()
+        if not b.fenced
     ]
     return MetadataResponse(
         throttle_time_ms=0,
         brokers=brokers,
         cluster_id=broker.config.cluster_id,
-        controller_id=broker.config.node_id,
+        controller_id=broker.metadata.controller_id,
         topics=topics,
         cluster_authorized_operations=AUTHORIZED_OPERATIONS_UNKNOWN,
     )

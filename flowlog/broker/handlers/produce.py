@@ -96,8 +96,10 @@ async def handle_produce(broker: Broker, context: RequestContext, request: Any) 
                                          f"cannot append to internal topic {OFFSETS_TOPIC}"))
                 continue
             partition = await broker.partition_for_produce(topic_data.name, index)
-            if partition is None:
-                partitions.append(_error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
+            not_here = broker.leadership_error(topic_data.name, index)
+            if partition is None or not_here is not None:
+                # Produce v3-9 has no current-leader field: the client refreshes metadata.
+                partitions.append(_error(index, not_here or ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
                 continue
             problem = _single_batch_problem(partition_data.records, version)
             if problem is not None:

@@ -27,6 +27,7 @@ API_MODULES = (
     "incremental_alter_configs",
     "create_partitions",
     "describe_cluster",
+    "describe_quorum",
     "offset_commit",
     "offset_fetch",
     "find_coordinator",

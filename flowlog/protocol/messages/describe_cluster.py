@@ -1,4 +1,7 @@
-"""DescribeCluster (key 60): cluster id, controller and brokers (admin clients)."""
+"""DescribeCluster (key 60): cluster id, controller and brokers (admin clients).
+
+v2 (KIP-1073) can list fenced brokers too, each with is_fenced.
+"""
 
 from flowlog.protocol.schema import BOOL, INT8, INT16, INT32, STRING, Api, Array, Field, Struct
 
@@ -9,11 +12,12 @@ AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
 API = Api(
     key=60,
     name="DescribeCluster",
-    valid_versions="0-1",
+    valid_versions="0-2",
     flexible_versions="0+",
     request=Struct("DescribeClusterRequest", [
         Field("include_cluster_authorized_operations", BOOL),
         Field("endpoint_type", INT8, versions="1+", default=BROKER_ENDPOINT_TYPE),
+        Field("include_fenced_brokers", BOOL, versions="2+"),
     ]),
     response=Struct("DescribeClusterResponse", [
         Field("throttle_time_ms", INT32),
@@ -27,6 +31,7 @@ API = Api(
             Field("host", STRING),
             Field("port", INT32),
             Field("rack", STRING, nullable="0+"),
+            Field("is_fenced", BOOL, versions="2+"),
         ]))),
         Field("cluster_authorized_operations", INT32, default=AUTHORIZED_OPERATIONS_OMITTED),
     ]),
