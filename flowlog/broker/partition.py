@@ -158,6 +158,7 @@ class Partition:
         makeLeader); the high watermark is the one we had, and moves once the ISR
         has fetched in this epoch."""
         self._leave_role()
+        self.state = state
         log_ = self.log
         if log_.latest_epoch < state.leader_epoch:
             log_.assign_epoch(state.leader_epoch, log_.log_end_offset)
@@ -173,6 +174,7 @@ class Partition:
     def become_follower(self, node_id: int, state: PartitionState, config: FollowerConfig,
                         next_request_id: Callable[[], int]) -> None:
         self._leave_role()
+        self.state = state
         self.leader_epoch = state.leader_epoch
         if state.leader != NO_LEADER:
             self.follower_core = PartitionFollower(
@@ -226,7 +228,14 @@ class Partition:
         return self.log.log_start_offset
 
     def append(self, batch: bytes | memoryview, now_ms: int) -> AppendOutcome:
-        """Validate and append one client batch; idempotent duplicates are not written twice."""
+        """Validate and append one client batch; idempotent duplicates are not written twice.
+
+        Only as the leader (or with no role yet, a partition opened by hand): a write
+        into a follower's log (the group coordinator's, say) would diverge from its
+        leader's within one epoch, which no epoch check could detect."""
+        if self.leader_core is None and self.state is not None:
+            return AppendOutcome(ErrorCode.NOT_LEADER_OR_FOLLOWER,
+                                 message="this broker does not lead the partition")
         try:
             header = validate_batch(batch)
         except CorruptBatchError as error:

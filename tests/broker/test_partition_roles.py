@@ -60,6 +60,8 @@ def test_leader_and_follower_roles(tmp_path: Path) -> None:
     follower.become_leader(2, _state(2, 4), 20, LeaderConfig())
     leader.become_follower(1, _state(2, 4), FollowerConfig(), ids.__next__)
     assert leader.leader_core is None and leader.follower_core is not None
+    # A follower's log takes only its leader's batches (the group coordinator's too).
+    assert leader.append(_batch(9), 0).error == ErrorCode.NOT_LEADER_OR_FOLLOWER
     # The idempotent producer's retry of sequence 2 is a duplicate on the new leader.
     assert follower.producers.check(parse_header(_batch(2), 0)).verdict is Verdict.DUPLICATE
     # The diverged tail is truncated (to the end of epoch 3 on the new leader) and the
