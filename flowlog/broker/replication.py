@@ -282,9 +282,14 @@ class Replication:
                 self._nursery.start_soon(self._fetch_loop, leader_id)
 
     async def _fetch_loop(self, leader_id: int) -> None:
+        connection: _PeerConnection | None = None
         try:
-            connection: _PeerConnection | None = None
-            while self._followed_from(leader_id):
+            while True:
+                if not self._followed_from(leader_id):
+                    # Forgotten in the same step as the check: a later role change
+                    # starts a new fetcher rather than waking this finished one.
+                    self._fetchers.pop(leader_id, None)
+                    break
                 try:
                     if connection is None:
                         connection = await self._connect(leader_id)
@@ -304,10 +309,9 @@ class Replication:
                     connection = None
                     self._fail_in_flight(leader_id)
                     await trio.sleep(RECONNECT_BACKOFF_S)
+        finally:
             if connection is not None:
                 await connection.aclose()
-        finally:
-            self._fetchers.pop(leader_id, None)
 
     async def _connect(self, leader_id: int) -> _PeerConnection | None:
         registration = self.broker.metadata.state.broker(leader_id)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 
-from cluster_helpers import FAST_CLUSTER, controller_id, topic_layout, wait_for
+from cluster_helpers import FAST_CLUSTER, controller_id, produce_one, topic_layout, wait_for
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+
+from flowlog.protocol.errors import ErrorCode
 
 TOPIC = "durable"
 BEFORE = 300
@@ -45,17 +47,19 @@ def _read_all(bootstrap: str, expected: int) -> list[bytes]:
     return values
 
 
-def _create_topic(bootstrap: str) -> dict[int, tuple[int, list[int], list[int]]] | None:
+def _create_topic(bootstrap: str, topic: str = TOPIC,
+                  min_insync: str = "2") -> dict[int, tuple[int, list[int], list[int]]] | None:
     """Create the topic (retried by wait_for: a just-started cluster sometimes leaves
     the first CreateTopics unanswered, with or without replication)."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    (future,) = admin.create_topics([NewTopic(TOPIC, 1, 3, config={"min.insync.replicas": "2"})]).values()
+    (future,) = admin.create_topics(
+        [NewTopic(topic, 1, 3, config={"min.insync.replicas": min_insync})]).values()
     try:
         future.result(timeout=8)
     except KafkaException as error:
         if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
             raise
-    return topic_layout(bootstrap, TOPIC)
+    return topic_layout(bootstrap, topic)
 
 
 def test_acks_all_survives_a_killed_leader_and_the_old_leader_rejoins(cluster_factory) -> None:  # type: ignore[no-untyped-def]
@@ -97,3 +101,24 @@ def test_acks_all_survives_a_killed_leader_and_the_old_leader_rejoins(cluster_fa
              timeout_s=20)
     assert _read_all(f"127.0.0.1:{cluster.brokers[victim].port}", len(acked)) == acked
     producer.flush(5)
+
+
+def test_min_insync_replicas_refuses_acks_all_until_the_isr_is_back(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    cluster = cluster_factory(3, FAST_CLUSTER)
+    wait_for("a controller", lambda: controller_id(cluster.bootstrap) >= 0)
+    layout = wait_for("the topic", lambda: _create_topic(cluster.bootstrap, "strict", "3"), timeout_s=40)
+    leader = layout[0][0]
+    port = cluster.brokers[leader].port
+    wait_for("a full ISR", lambda: len(topic_layout(cluster.bootstrap, "strict")[0][2]) == 3)  # type: ignore[index]
+    assert produce_one(port, "strict", 0, b"all three") == ErrorCode.NONE
+
+    victim = next(node for node in cluster.brokers if node != leader)
+    cluster.brokers[victim].kill()
+    wait_for("the fenced follower out of the ISR",
+             lambda: victim not in topic_layout(f"127.0.0.1:{port}", "strict")[0][2])  # type: ignore[index]
+    assert produce_one(port, "strict", 0, b"two of three") == ErrorCode.NOT_ENOUGH_REPLICAS
+
+    cluster.brokers[victim].start()
+    wait_for("the follower back in the ISR",
+             lambda: victim in topic_layout(f"127.0.0.1:{port}", "strict")[0][2])  # type: ignore[index]
+    assert produce_one(port, "strict", 0, b"three again") == ErrorCode.NONE
