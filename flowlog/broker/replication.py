@@ -283,6 +283,7 @@ class Replication:
 
     async def _fetch_loop(self, leader_id: int) -> None:
         connection: _PeerConnection | None = None
+        failures = 0  # in a row: only the first of a streak is logged at INFO
         try:
             while True:
                 if not self._followed_from(leader_id):
@@ -296,14 +297,18 @@ class Replication:
                         if connection is None:
                             await trio.sleep(RECONNECT_BACKOFF_S)
                             continue
-                    if not await self._fetch_once(leader_id, connection):
+                    fetched = await self._fetch_once(leader_id, connection)
+                    failures = 0
+                    if not fetched:
                         wake = self._fetchers[leader_id] = trio.Event()
                         with trio.move_on_after(self.follower_config.retry_backoff_ms / 1000):
                             await wake.wait()
                 except Exception as error:  # the broker must survive a bad peer or answer
-                    log.info("replica fetcher from broker %d: %r; reconnecting", leader_id, error,
-                             exc_info=not isinstance(error, OSError | trio.TooSlowError
-                                                     | trio.BrokenResourceError))
+                    failures += 1
+                    expected = isinstance(error, OSError | trio.TooSlowError | trio.BrokenResourceError)
+                    log.log(logging.INFO if failures == 1 or not expected else logging.DEBUG,
+                            "replica fetcher from broker %d: %r; reconnecting", leader_id, error,
+                            exc_info=not expected)
                     if connection is not None:
                         await connection.aclose()
                     connection = None

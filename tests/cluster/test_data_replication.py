@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
+from typing import Any
 
 from cluster_helpers import FAST_CLUSTER, controller_id, produce_one, topic_layout, wait_for
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -62,8 +65,25 @@ def _create_topic(bootstrap: str, topic: str = TOPIC,
     return topic_layout(bootstrap, topic)
 
 
+@contextlib.contextmanager
+def _brokers_output_on_failure(cluster: Any) -> Iterator[None]:
+    """A failure prints the brokers' logs (replication decisions are logged at INFO)."""
+    try:
+        yield
+    except BaseException:
+        for node_id, broker in cluster.brokers.items():
+            print(f"----- broker {node_id} -----")
+            print("".join(broker.output)[-20_000:])
+        raise
+
+
 def test_acks_all_survives_a_killed_leader_and_the_old_leader_rejoins(cluster_factory) -> None:  # type: ignore[no-untyped-def]
     cluster = cluster_factory(3, FAST_CLUSTER)
+    with _brokers_output_on_failure(cluster):
+        _survive_a_killed_leader(cluster)
+
+
+def _survive_a_killed_leader(cluster: Any) -> None:
     wait_for("a controller", lambda: controller_id(cluster.bootstrap) >= 0)
     layout = wait_for("the topic", lambda: _create_topic(cluster.bootstrap), timeout_s=40)
     victim = layout[0][0]
@@ -105,6 +125,11 @@ def test_acks_all_survives_a_killed_leader_and_the_old_leader_rejoins(cluster_fa
 
 def test_min_insync_replicas_refuses_acks_all_until_the_isr_is_back(cluster_factory) -> None:  # type: ignore[no-untyped-def]
     cluster = cluster_factory(3, FAST_CLUSTER)
+    with _brokers_output_on_failure(cluster):
+        _refuse_below_min_insync(cluster)
+
+
+def _refuse_below_min_insync(cluster: Any) -> None:
     wait_for("a controller", lambda: controller_id(cluster.bootstrap) >= 0)
     layout = wait_for("the topic", lambda: _create_topic(cluster.bootstrap, "strict", "3"), timeout_s=40)
     leader = layout[0][0]
