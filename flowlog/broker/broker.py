@@ -26,12 +26,14 @@ from flowlog.broker.handlers import (
     groups,
     list_offsets,
     metadata,
+    offset_for_leader_epoch,
     offsets,
     produce,
     producer_ids,
 )
 from flowlog.broker.partition import Partition
 from flowlog.broker.replica_manager import ReplicaManager
+from flowlog.broker.replication import Replication
 from flowlog.protocol.errors import ErrorCode
 from flowlog.protocol.messages import ALL_APIS
 from flowlog.protocol.schema import Api
@@ -54,6 +56,7 @@ class Broker:
         self._lock = DataDirLock(config.data_dir)
         self.replicas = ReplicaManager(config.data_dir, self.clock_ms)
         self.metadata = ClusterMetadata(config, self.replicas)
+        self.replication = Replication(self)
         self.coordinator = GroupCoordinator(config, self.metadata, self.replicas, self.clock_ms)
         self.bound_port: int | None = None
         self.dispatcher = Dispatcher(
@@ -84,6 +87,7 @@ class Broker:
             20: admin_topics.handle_delete_topics,
             21: delete_records.handle_delete_records,
             22: producer_ids.handle_init_producer_id,
+            23: offset_for_leader_epoch.handle_offset_for_leader_epoch,
             32: admin_configs.handle_describe_configs,
             33: admin_configs.handle_alter_configs,
             37: admin_topics.handle_create_partitions,
@@ -130,6 +134,8 @@ class Broker:
 
     def check_leader_epoch(self, partition: Partition, current_leader_epoch: int) -> ErrorCode | None:
         """Kafka's epoch fence: -1 skips the check."""
+        if partition.leader_core is None:
+            return ErrorCode.NOT_LEADER_OR_FOLLOWER
         if current_leader_epoch < 0 or current_leader_epoch == partition.leader_epoch:
             return None
         if current_leader_epoch > partition.leader_epoch:
@@ -153,6 +159,7 @@ class Broker:
             self.bound_port = listeners[0].socket.getsockname()[1]
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.metadata.serve)
+                await nursery.start(self.replication.run)
                 await self.metadata.register(
                     self.config.advertised.host, int(self.bootstrap.rsplit(":", 1)[1])
                 )

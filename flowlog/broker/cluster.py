@@ -200,6 +200,9 @@ class ClusterMetadata:
                     wanted.append(PartitionSpec(
                         topic=topic.name, topic_id=topic.topic_id, index=info.partition,
                         leader_epoch=info.leader_epoch, config=config,
+                        # wire (data replication): the roles come from these
+                        replicas=info.replicas, isr=info.isr, leader=info.leader,
+                        partition_epoch=info.partition_epoch,
                     ))
         self.replicas.sync(wanted)
 

@@ -9,12 +9,18 @@ trio.Event here and are woken by the next append: no polling.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
 import trio
 
-from flowlog.broker.producer_snapshots import latest_snapshot, write_snapshot
+from flowlog.broker.producer_snapshots import (
+    latest_snapshot,
+    snapshot_offsets,
+    snapshot_path,
+    write_snapshot,
+)
 from flowlog.broker.producer_state import PartitionProducerState, Verdict
 from flowlog.protocol.errors import ErrorCode
 from flowlog.protocol.record_batch import (
@@ -22,8 +28,12 @@ from flowlog.protocol.record_batch import (
     CONTROL_FLAG,
     CorruptBatchError,
     InvalidBatchError,
+    iter_batch_spans,
     validate_batch,
 )
+from flowlog.replication.follower_core import FollowerConfig, PartitionFollower
+from flowlog.replication.leader_core import LeaderConfig, PartitionLeader
+from flowlog.replication.messages import NO_LEADER, PartitionState
 from flowlog.storage.config import LogConfig
 from flowlog.storage.log import PartitionLog
 
@@ -31,6 +41,10 @@ log = logging.getLogger(__name__)
 
 # Bound on fetches parked on one partition at a time.
 WAITERS_PER_PARTITION_MAX = 10_000
+
+
+def remove_snapshot(directory: Path, offset: int) -> None:
+    snapshot_path(directory, offset).unlink(missing_ok=True)
 
 
 class AppendOutcome(NamedTuple):
@@ -65,6 +79,16 @@ class Partition:
         self.producers = PartitionProducerState()
         self._waiters: set[trio.Event] = set()
         self._flush_lock = trio.Lock()
+        # Replication roles (flowlog/broker/replication.py decides them from the
+        # committed metadata): at most one of the two cores is set.
+        self.state: PartitionState | None = None
+        self.leader_core: PartitionLeader | None = None
+        self.follower_core: PartitionFollower | None = None
+        # The high watermark while neither core holds it (no role yet, no leader).
+        self._high_watermark = 0
+        # Called when the high watermark moves or the role changes (the produce
+        # purgatory's wake-up); set by the replication shell.
+        self.on_change: Callable[[Partition], None] | None = None
 
     @classmethod
     def open(
@@ -77,9 +101,9 @@ class Partition:
         leader_epoch: int,
         now_ms: int,
     ) -> Partition:
+        # The leader epoch goes into the log only when this broker becomes the leader
+        # (become_leader): a follower's epochs are its leader's.
         partition = cls(topic, topic_id, index, PartitionLog.open(directory, config, now_ms), leader_epoch)
-        if partition.log.latest_epoch < leader_epoch:
-            partition.log.assign_epoch(leader_epoch, partition.log.log_end_offset)
         partition.restore_producer_state()
         return partition
 
@@ -113,24 +137,105 @@ class Partition:
                         self.log.directory, offset, error)
 
     def update(self, config: LogConfig, leader_epoch: int) -> None:
-        """Take a changed topic config or a new leader epoch from the metadata."""
+        """Take a changed topic config from the metadata (roles: become_leader/follower)."""
         if config != self.log.config:
             self.log.update_config(config)
-        if leader_epoch > self.leader_epoch:
-            self.leader_epoch = leader_epoch
-            self.log.assign_epoch(leader_epoch, self.log.log_end_offset)
 
     @property
     def high_watermark(self) -> int:
-        # One replica: everything appended is committed.
-        return self.log.log_end_offset
+        leader = self.leader_core
+        if leader is not None:
+            return leader.high_watermark
+        if self.follower_core is not None:
+            return self.follower_core.high_watermark
+        return self._high_watermark
+
+    # --- replication roles ---------------------------------------------------------------
+
+    def become_leader(self, node_id: int, state: PartitionState, now_ms: int,
+                      config: LeaderConfig) -> None:
+        """Lead at state.leader_epoch: the epoch starts at our log end (Kafka's
+        makeLeader); the high watermark is the one we had, and moves once the ISR
+        has fetched in this epoch."""
+        self._leave_role()
+        self.state = state
+        log_ = self.log
+        if log_.latest_epoch < state.leader_epoch:
+            log_.assign_epoch(state.leader_epoch, log_.log_end_offset)
+        self.leader_epoch = state.leader_epoch
+        end = log_.log_end_offset
+        self.leader_core = PartitionLeader(
+            node_id, state, log_, local_end_offset=end,
+            high_watermark=min(self._high_watermark, end), epoch_start_offset=end,
+            now_ms=now_ms, config=config)
+        self.leader_core.on_local_end_offset(end)
+        self.changed()
+
+    def become_follower(self, node_id: int, state: PartitionState, config: FollowerConfig,
+                        next_request_id: Callable[[], int]) -> None:
+        self._leave_role()
+        self.state = state
+        self.leader_epoch = state.leader_epoch
+        if state.leader != NO_LEADER:
+            self.follower_core = PartitionFollower(
+                node_id, state.leader, state.leader_epoch, self.log,
+                high_watermark=min(self._high_watermark, self.log.log_end_offset),
+                config=config, next_request_id=next_request_id)
+        self.changed()
+
+    def _leave_role(self) -> None:
+        self._high_watermark = self.high_watermark
+        self.leader_core = self.follower_core = None
+
+    def changed(self) -> None:
+        """The high watermark moved or the role changed: wake parked fetches and produces."""
+        self._wake_waiters()
+        if self.on_change is not None:
+            self.on_change(self)
+
+    def truncate_as_follower(self, offset: int) -> None:
+        """The follower core's Truncate (also at the log end: it drops a trailing epoch)."""
+        log_end = self.log.log_end_offset
+        self.log.truncate_to(offset)
+        if offset < log_end:
+            self.restore_producer_state()  # drops the snapshots above the new log end
+
+    def truncate_fully_as_follower(self, offset: int) -> None:
+        self.log.truncate_fully_and_start_at(offset)
+        for snapshot_offset in snapshot_offsets(self.log.directory):
+            remove_snapshot(self.log.directory, snapshot_offset)
+        self.producers = PartitionProducerState()
+
+    def append_as_follower(self, records: bytes | memoryview, now_ms: int) -> None:
+        """The leader's batches, byte for byte (offsets and epochs the leader's); the
+        producer state follows them so a later leadership deduplicates retries."""
+        view = memoryview(records)
+        log_ = self.log
+        for start, size in iter_batch_spans(view):
+            batch = view[start:start + size]
+            header = validate_batch(batch)
+            active = log_.segments[-1]
+            log_.append(batch, leader_epoch=-1, now_ms=now_ms, assign_offsets=False,
+                        validated_header=header)
+            if log_.segments[-1] is not active:
+                self._snapshot_producers(header.base_offset)
+            if not header.attributes & CONTROL_FLAG:
+                self.producers.record_append(header, header.base_offset)
+        self._wake_waiters()
 
     @property
     def log_start_offset(self) -> int:
         return self.log.log_start_offset
 
     def append(self, batch: bytes | memoryview, now_ms: int) -> AppendOutcome:
-        """Validate and append one client batch; idempotent duplicates are not written twice."""
+        """Validate and append one client batch; idempotent duplicates are not written twice.
+
+        Only as the leader (or with no role yet, a partition opened by hand): a write
+        into a follower's log (the group coordinator's, say) would diverge from its
+        leader's within one epoch, which no epoch check could detect."""
+        if self.leader_core is None and self.state is not None:
+            return AppendOutcome(ErrorCode.NOT_LEADER_OR_FOLLOWER,
+                                 message="this broker does not lead the partition")
         try:
             header = validate_batch(batch)
         except CorruptBatchError as error:
@@ -178,6 +283,9 @@ class Partition:
         self.producers.record_append(header, base_offset)
         if self._waiters:
             self._wake_waiters()
+        leader_core = self.leader_core
+        if leader_core is not None and leader_core.on_local_end_offset(log.log_end_offset):
+            self.changed()
         log_append_time_ms = now_ms if log.config.log_append_time else -1
         return _new_outcome(AppendOutcome, (ErrorCode.NONE, base_offset, log_append_time_ms,
                                             log.log_start_offset, None))

@@ -33,6 +33,12 @@ class PartitionSpec:
     index: int
     leader_epoch: int
     config: LogConfig
+    # Replication (the committed PartitionRecord); the defaults: a partition this
+    # broker alone holds and leads (tests that build specs by hand).
+    replicas: tuple[int, ...] = ()
+    isr: tuple[int, ...] = ()
+    leader: int = -1
+    partition_epoch: int = 0
 
 
 def partition_directory(data_dir: Path, topic: str, index: int) -> Path:
@@ -41,6 +47,8 @@ def partition_directory(data_dir: Path, topic: str, index: int) -> Path:
 
 class ReplicaManager:
     def __init__(self, data_dir: Path, clock_ms: Callable[[], int]) -> None:
+        # Told of every partition sync() kept, with its spec, to set replication roles.
+        self.on_synced: Callable[[list[tuple[Partition, PartitionSpec]]], None] | None = None
         self.data_dir = data_dir
         self._clock_ms = clock_ms
         self._partitions: dict[tuple[str, int], Partition] = {}
@@ -73,6 +81,8 @@ class ReplicaManager:
                 )
             else:
                 existing.update(spec.config, spec.leader_epoch)
+        if self.on_synced is not None:
+            self.on_synced([(self._partitions[key], spec) for key, spec in wanted_by_key.items()])
 
     def _remove(self, key: tuple[str, int], partition: Partition) -> None:
         del self._partitions[key]

@@ -80,6 +80,9 @@ LOG_CONFIG_KEYS: tuple[LogConfigKey, ...] = (
     LogConfigKey("compression.type", "producer", "string",
                  "Stored and reported only: batches are kept in the producer's codec.",
                  choices=COMPRESSION_TYPES),
+    LogConfigKey("min.insync.replicas", "1", "int",
+                 "An acks=all produce needs this many in-sync replicas (the leader included).",
+                 1, INT32_MAX),
 )
 
 LOG_CONFIG_KEYS_BY_NAME: dict[str, LogConfigKey] = {key.name: key for key in LOG_CONFIG_KEYS}
@@ -104,6 +107,7 @@ class LogConfig:
     flush_messages: int = INT64_MAX
     flush_ms: int = INT64_MAX
     compression_type: str = "producer"
+    min_insync_replicas: int = 1
 
     @property
     def compact(self) -> bool:

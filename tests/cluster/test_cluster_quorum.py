@@ -11,7 +11,6 @@ import time
 from cluster_helpers import (
     FAST_CLUSTER,
     controller_id,
-    controller_request,
     describe_json,
     produce_one,
     topic_layout,
@@ -153,25 +152,13 @@ def test_a_dead_broker_is_fenced_and_its_partitions_fail_over(cluster_factory) -
         lambda: topic_layout(cluster.bootstrap, "single")[single_partition][0] == victim,  # type: ignore[index]
     )
     # ...and once the partition leader adds it back to the ISR (AlterPartition, which
-    # the replication side sends when a follower caught up; here the test sends it),
-    # the controller makes it the preferred leader again.
-    ports = [broker.controller_port for broker in cluster.brokers.values()]
-    (info,) = [
-        p for p in controller_request(ports, "describe_partitions", {"topics": ["replicated"]})
-        if p["partition"] == preferred_partition
-    ]
-    leader_now = info["leader"]
-    (leader_registration,) = [
-        b for b in controller_request(ports, "describe_brokers", {}) if b["node_id"] == leader_now
-    ]
-    reply_results = controller_request(ports, "alter_partition", {
-        "broker_id": leader_now, "broker_epoch": leader_registration["epoch"],
-        "items": [{"topic_id": info["topic_id"], "partition": preferred_partition,
-                   "leader_epoch": info["leader_epoch"],
-                   "partition_epoch": info["partition_epoch"],
-                   "new_isr": [*info["isr"], victim]}],
-    })
-    assert reply_results[0]["error_code"] == ErrorCode.NONE, reply_results
+    # the replication side sends when the follower caught up: wire), the controller
+    # makes it the preferred leader again.
+    wait_for(
+        "the returning broker back in the ISR",
+        lambda: victim in topic_layout(cluster.bootstrap, "replicated")[preferred_partition][2],  # type: ignore[index]
+        timeout_s=10,
+    )
     wait_for(
         "the preferred leader back",
         lambda: topic_layout(cluster.bootstrap, "replicated")[preferred_partition][0] == victim,  # type: ignore[index]

@@ -1,4 +1,11 @@
-"""Fetch (key 1), versions 4-12, consumer fetches only (replica fetches come with replication).
+"""Fetch (key 1), versions 4-12: consumer fetches and followers' replica fetches.
+
+Every partition goes through its leader core's check_fetch (Kafka's order: the
+current-leader-epoch fence, FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH, the replica,
+the diverging epoch of v12's last_fetched_epoch, the offset range). A follower
+(replica_id >= 0) reads up to the log end and its fetch offset is reported to the
+core once per request (on_follower_fetch: ISR expansion, high watermark); a consumer
+reads up to the high watermark.
 
 A fetch answers at once when it has min_bytes of data, or an error; otherwise it
 parks on every partition it asked for and is woken by the next append, or
@@ -70,14 +77,20 @@ def _read_records(log: PartitionLog, offset: int, limit: int, high_watermark: in
     return piece
 
 
-def _read_all(broker: Broker, request: Any,
-              slices: list[ByteSlice]) -> tuple[list[object], int, list[Partition]]:
-    """One pass over the requested partitions: (topic responses, bytes, partitions read).
+def _read_all(broker: Broker, request: Any, slices: list[ByteSlice],
+              first: bool) -> tuple[list[object], int, list[Partition], bool]:
+    """One pass over the requested partitions: (topic responses, bytes, partitions read,
+    whether an answer must go now: a diverging epoch).
 
-    Every FileSlice put in the answer is also appended to `slices`.
+    Every FileSlice put in the answer is also appended to `slices`. `first`: the
+    request's first pass, when a follower's fetch offset is reported to the leader core.
     """
     budget = request.max_bytes if request.max_bytes > 0 else 0x7FFFFFFF
+    replica_id = request.replica_id
+    from_follower = replica_id >= 0
+    now_ms = broker.clock_ms()
     total = 0
+    answer_now = False
     topics: list[object] = []
     partitions_read: list[Partition] = []
     for fetch_topic in request.topics:
@@ -86,23 +99,47 @@ def _read_all(broker: Broker, request: Any,
             index = fetch_partition.partition
             partition = broker.replicas.get(fetch_topic.topic, index)
             not_here = broker.leadership_error(fetch_topic.topic, index)
-            if partition is None or not_here is not None:
+            leader = partition.leader_core if partition is not None else None
+            if partition is None or not_here is not None or leader is None:
                 # Fetch v4-12 has no current-leader field: the client refreshes metadata.
-                code = not_here or ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                code = not_here or (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if partition is None
+                                    else ErrorCode.NOT_LEADER_OR_FOLLOWER)
                 answers.append(_partition_error(index, code))
                 continue
-            epoch_error = broker.check_leader_epoch(partition, fetch_partition.current_leader_epoch)
-            if epoch_error is not None:
-                answers.append(_partition_error(index, epoch_error, partition))
+            check = leader.check_fetch(replica_id if from_follower else -1,
+                                       fetch_partition.current_leader_epoch,
+                                       fetch_partition.fetch_offset,
+                                       fetch_partition.last_fetched_epoch)
+            if check.error != ErrorCode.NONE:
+                answers.append(_partition_error(index, check.error, partition))
                 continue
+            if check.diverging_epoch is not None:
+                answer_now = True
+                answers.append(PartitionData(
+                    partition_index=index, error_code=ErrorCode.NONE,
+                    high_watermark=leader.high_watermark, last_stable_offset=leader.high_watermark,
+                    log_start_offset=partition.log_start_offset,
+                    diverging_epoch=PartitionData.EpochEndOffset(
+                        epoch=check.diverging_epoch.epoch,
+                        end_offset=check.diverging_epoch.end_offset),
+                    aborted_transactions=None, preferred_read_replica=-1, records=None,
+                ))
+                continue
+            if from_follower and first:
+                outcome = leader.on_follower_fetch(replica_id, fetch_partition.fetch_offset, now_ms)
+                if outcome.alter_partition is not None:
+                    broker.replication.send_alter_partition(partition, outcome.alter_partition)
+                if outcome.high_watermark_moved:
+                    partition.changed()
             partitions_read.append(partition)
-            high_watermark = partition.high_watermark
+            high_watermark = leader.high_watermark
+            read_end = partition.log.log_end_offset if from_follower else high_watermark
             limit = min(fetch_partition.partition_max_bytes, budget - total)
             records: bytes | memoryview | FileSlice = b""
             if limit > 0 or total == 0:
                 try:
                     records = _read_records(partition.log, fetch_partition.fetch_offset,
-                                            max(limit, 1), high_watermark, slices)
+                                            max(limit, 1), read_end, slices)
                 except OffsetOutOfRangeError:
                     answers.append(_partition_error(index, ErrorCode.OFFSET_OUT_OF_RANGE, partition))
                     continue
@@ -123,7 +160,7 @@ def _read_all(broker: Broker, request: Any,
                 records=records,
             ))
         topics.append(TopicResponse(topic=fetch_topic.topic, partitions=answers))
-    return topics, total, partitions_read
+    return topics, total, partitions_read, answer_now
 
 
 def _has_error(topics: list[object]) -> bool:
@@ -135,15 +172,16 @@ def _has_error(topics: list[object]) -> bool:
 
 
 async def handle_fetch(broker: Broker, context: RequestContext, request: Any) -> object:
-    if request.replica_id >= 0:
-        return FetchResponse(error_code=ErrorCode.NOT_LEADER_OR_FOLLOWER, session_id=0, responses=[])
     wait_ms = min(max(request.max_wait_ms, 0), MAX_WAIT_MS_LIMIT)
     deadline = trio.current_time() + wait_ms / 1000
     # The connection closes these once the response is sent (or abandoned).
     slices = context.open_slices
+    first = True
     while True:
-        topics, total, partitions = _read_all(broker, request, slices)
-        if total >= max(request.min_bytes, 1) or _has_error(topics) or not partitions:
+        topics, total, partitions, answer_now = _read_all(broker, request, slices, first)
+        first = False
+        if (total >= max(request.min_bytes, 1) or answer_now or _has_error(topics)
+                or not partitions):
             break
         if trio.current_time() >= deadline:
             break

@@ -75,8 +75,12 @@ async def handle_produce(broker: Broker, context: RequestContext, request: Any) 
     now_ms = broker.clock_ms()
     topics = []
     touched = []
+    # acks=all: partition -> (leader epoch of the append, offset after it), and where
+    # its answer sits.
+    required: dict[tuple[str, int], tuple[int, int]] = {}
+    waiting: dict[tuple[str, int], tuple[list[object], int]] = {}
     for topic_data in request.topic_data:
-        partitions = []
+        partitions: list[object] = []
         for partition_data in topic_data.partition_data:
             index = partition_data.index
             if version < FIRST_SERVED_VERSION:
@@ -105,9 +109,22 @@ async def handle_produce(broker: Broker, context: RequestContext, request: Any) 
             if problem is not None:
                 partitions.append(_error(index, *problem))
                 continue
+            leader = partition.leader_core
+            if leader is None:
+                partitions.append(_error(index, ErrorCode.NOT_LEADER_OR_FOLLOWER))
+                continue
+            refused = leader.check_append(acks)
+            if refused != ErrorCode.NONE:
+                partitions.append(_error(index, refused))
+                continue
             outcome = partition.append(partition_data.records, now_ms)
             if outcome.error == ErrorCode.NONE:
                 touched.append(partition)
+                if acks == -1:
+                    # Answered once the high watermark passes the batch (see below).
+                    key = (topic_data.name, index)
+                    required[key] = (leader.leader_epoch, partition.log.log_end_offset)
+                    waiting[key] = (partitions, len(partitions))
             partitions.append(PartitionResponse(
                 index=index, error_code=outcome.error, base_offset=outcome.base_offset,
                 log_append_time_ms=outcome.log_append_time_ms,
@@ -116,6 +133,12 @@ async def handle_produce(broker: Broker, context: RequestContext, request: Any) 
         topics.append(TopicResponse(name=topic_data.name, partition_responses=partitions))
     for partition in touched:
         await partition.flush_if_due(now_ms)
+    if required:
+        results = await broker.replication.wait_for_acks(required, request.timeout_ms)
+        for key, code in results.items():
+            if code != ErrorCode.NONE:
+                answers, position = waiting[key]
+                answers[position] = _error(key[1], code)
     if acks == 0:
         return None
     return ProduceResponse(responses=topics, throttle_time_ms=0)
