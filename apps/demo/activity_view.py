@@ -28,7 +28,10 @@ class ActivityView:
             self.regions.setdefault(value["window_start"], {})[value["region"]] = value["count"]
 
     def current_minute(self) -> int | None:
-        starts = self.top_pages.keys() | self.regions.keys()
+        """The latest minute both tables have (at a minute's turn one output reports the new
+        minute before the other: showing it would leave a table empty for a moment)."""
+        both = self.top_pages.keys() & self.regions.keys()
+        starts = both or (self.top_pages.keys() | self.regions.keys())
         return max(starts) if starts else None
 
     def render(self, status: Status) -> RenderableType:
