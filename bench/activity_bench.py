@@ -31,7 +31,6 @@ output" runs from the first committed offset to the last. Writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -295,15 +294,12 @@ def main(argv: list[str] | None = None) -> int:
         log(f"   ratio flowlog (1) / Quix: {one / quix:.2f}x")
     elapsed = time.perf_counter() - started
     if not args.no_json:
-        run.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        path = run.RESULTS_DIR / f"activity-{stamp}.json"
-        doc = {"timestamp": stamp, "command": command.strip(), "flush_policy": flush_desc,
-               "params": vars(args), "results": results,
-               "versions": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                            "git_rev": run._versions(None).get("git_rev")},
-               "elapsed_s": round(elapsed, 1)}
-        path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-        log(f"results written to {path.relative_to(run.REPO_ROOT)}")
+        streams_bench.save_results("activity", stamp, {
+            "command": command.strip(), "flush_policy": flush_desc,
+            "params": vars(args), "results": results,
+            "versions": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                         "git_rev": run._versions(None).get("git_rev")},
+            "elapsed_s": round(elapsed, 1)})
     ok = one is not None and results.get("flowlog-1", {}).get("verify", {}).get("exact")
     return 0 if ok else 1
 

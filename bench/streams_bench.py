@@ -66,6 +66,14 @@ PRELOAD_TIMEOUT_S = 120.0
 PARTS = ("quix", "flowlog", "driver")
 
 
+def save_results(name: str, stamp: str, doc: dict[str, Any]) -> None:
+    """Write `doc` to bench/results/<name>-<stamp>.json and say where."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}-{stamp}.json"
+    path.write_text(json.dumps({"timestamp": stamp, **doc}, indent=2, default=str) + "\n")
+    log(f"results written to {path.relative_to(run.REPO_ROOT)}")
+
+
 def log(line: str = "") -> None:
     print(line, flush=True)
 
@@ -666,14 +674,10 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     log(f"total time {elapsed:.0f}s")
     if not args.no_json:
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        path = RESULTS_DIR / f"streams-{stamp}.json"
-        doc = {"timestamp": stamp, "command": command.strip(), "flush_policy": flush_desc,
-               "broker_config": broker_config,
-               "versions": versions, "params": vars(args), "results": results,
-               "targets": verdicts, "elapsed_s": round(elapsed, 1)}
-        path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-        log(f"results written to {path.relative_to(REPO_ROOT)}")
+        save_results("streams", stamp, {
+            "command": command.strip(), "flush_policy": flush_desc,
+            "broker_config": broker_config, "versions": versions, "params": vars(args),
+            "results": results, "targets": verdicts, "elapsed_s": round(elapsed, 1)})
     measured = any(_rate(results.get(p)) is not None for p in PARTS)
     return 0 if measured else 1
 

@@ -25,7 +25,6 @@ Prints the figures against the target (>= 25,000 records/s) and writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -232,16 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     log(f"total time {elapsed:.0f}s")
     if not args.no_json:
-        run.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        path = run.RESULTS_DIR / f"streams-{args.kind}-join-{stamp}.json"
-        doc = {"timestamp": stamp, "command": command.strip(), "flush_policy": flush_desc,
-               "broker_config": broker_config, "params": vars(args), "results": results,
-               "versions": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                            "git_rev": run._versions(None).get("git_rev")},
-               "target": {"records_per_s": f">= {target}", "met": met},
-               "elapsed_s": round(elapsed, 1)}
-        path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-        log(f"results written to {path.relative_to(run.REPO_ROOT)}")
+        streams_bench.save_results(f"streams-{args.kind}-join", stamp, {
+            "command": command.strip(), "flush_policy": flush_desc,
+            "broker_config": broker_config, "params": vars(args), "results": results,
+            "versions": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                         "git_rev": run._versions(None).get("git_rev")},
+            "target": {"records_per_s": f">= {target}", "met": met},
+            "elapsed_s": round(elapsed, 1)})
     return 0 if rps is not None and verdict.get("exact") else 1
 
 

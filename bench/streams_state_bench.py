@@ -770,13 +770,10 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     log(f"total time {elapsed:.0f}s")
     if not args.no_json:
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        path = RESULTS_DIR / f"streams-state-{stamp}.json"
-        doc = {"timestamp": stamp, "command": command.strip(), "flush_policy": flush_desc,
-               "broker_config": broker_config, "versions": versions, "params": vars(args),
-               "results": results, "targets": verdicts, "elapsed_s": round(elapsed, 1)}
-        path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-        log(f"results written to {path.relative_to(REPO_ROOT)}")
+        streams_bench.save_results("streams-state", stamp, {
+            "command": command.strip(), "flush_policy": flush_desc,
+            "broker_config": broker_config, "versions": versions, "params": vars(args),
+            "results": results, "targets": verdicts, "elapsed_s": round(elapsed, 1)})
     measured = any(_get(results.get(p), "records_per_s") is not None for p in PARTS)
     return 0 if measured else 1
 
