@@ -267,20 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     log(f"  command: {command.strip()}")
     log(f"  flowlog broker flush policy: {flush_desc}")
     results: dict[str, Any] = {}
-    workdir = brokers.scratch_dir("activity")
-    try:
-        broker = brokers.flowlog_broker(workdir, broker_config)
-        with broker:
-            log(f"[broker] ready at {broker.bootstrap}")
-            trio.run(broker_phase, broker.bootstrap, broker, args, workdir, results)
-    except Exception as exc:
-        results["broker_error"] = f"{type(exc).__name__}: {exc}"
-        log(f"[broker] phase failed: {results['broker_error']}")
-    finally:
-        if args.keep_logs:
-            log(f"[broker] scratch dir kept: {workdir}")
-        else:
-            brokers.remove_dir(workdir)
+    streams_bench.with_one_broker(
+        "activity", broker_config, args.keep_logs, results,
+        lambda broker, workdir: broker_phase(broker.bootstrap, broker, args, workdir, results),
+    )
     one = results.get("flowlog-1", {}).get("events_per_s")
     two = results.get("flowlog-2", {}).get("events_per_s")
     quix = results.get("quix", {}).get("events_per_s")

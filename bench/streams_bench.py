@@ -66,6 +66,31 @@ PRELOAD_TIMEOUT_S = 120.0
 PARTS = ("quix", "flowlog", "driver")
 
 
+def with_one_broker(name: str, broker_config: list[str], keep_logs: bool,
+                    results: dict[str, Any],
+                    phase: Callable[[brokers.BrokerProcess, Path], Awaitable[None]]) -> None:
+    """Start one flowlog broker in a scratch dir and run `phase(broker, workdir)` under trio;
+    a broker that cannot start or a failed phase is logged and kept as results["broker_error"]."""
+    workdir = brokers.scratch_dir(name)
+    try:
+        broker = brokers.flowlog_broker(workdir, broker_config)
+        log(f"[broker] starting: {' '.join(broker.command)}")
+        with broker:
+            log(f"[broker] ready at {broker.bootstrap}")
+            trio.run(phase, broker, workdir)
+    except brokers.BrokerStartError as exc:
+        results["broker_error"] = str(exc)
+        log(f"[broker] could not be started: {exc}\n{exc.log_tail}")
+    except Exception as exc:
+        results["broker_error"] = f"{type(exc).__name__}: {exc}"
+        log(f"[broker] phase failed: {type(exc).__name__}: {exc}")
+    finally:
+        if keep_logs:
+            log(f"[broker] scratch dir kept (broker and app logs): {workdir}")
+        else:
+            brokers.remove_dir(workdir)
+
+
 def save_results(name: str, stamp: str, doc: dict[str, Any]) -> None:
     """Write `doc` to bench/results/<name>-<stamp>.json and say where."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -191,23 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     log(f"  command: {command.strip()}")
     log(f"  flowlog broker flush policy: {flush_desc}; broker config: {' '.join(broker_config)}")
     results: dict[str, Any] = {}
-    workdir = brokers.scratch_dir("streams-join")
-    try:
-        broker = brokers.flowlog_broker(workdir, broker_config)
-        with broker:
-            log(f"[broker] ready at {broker.bootstrap}")
-            trio.run(broker_phase, broker.bootstrap, broker, args, workdir, results)
-    except brokers.BrokerStartError as exc:
-        results["broker_error"] = str(exc)
-        log(f"[broker] could not be started: {exc}\n{exc.log_tail}")
-    except Exception as exc:
-        results["broker_error"] = f"{type(exc).__name__}: {exc}"
-        log(f"[broker] phase failed: {type(exc).__name__}: {exc}")
-    finally:
-        if args.keep_logs:
-            log(f"[broker] scratch dir kept (broker and app logs): {workdir}")
-        else:
-            brokers.remove_dir(workdir)
+    streams_bench.with_one_broker(
+        "streams-join", broker_config, args.keep_logs, results,
+        lambda broker, workdir: broker_phase(broker.bootstrap, broker, args, workdir, results),
+    )
     flow = results.get("flowlog") or {"error": results.get("broker_error", "not run")}
     rps = flow.get("records_per_s")
     target = TABLE_TARGET_RPS if args.kind == STREAM_TABLE else TARGET_RPS

@@ -729,26 +729,11 @@ def main(argv: list[str] | None = None) -> int:
             log(f"  Quix Streams: not available: {quix_reason}")
     log("")
 
-    workdir = brokers.scratch_dir("streams-state")
-    try:
-        broker = brokers.flowlog_broker(workdir, broker_config)
-        log(f"[broker] starting: {' '.join(broker.command)}")
-        with broker:
-            log(f"[broker] ready at {broker.bootstrap}")
-            trio.run(broker_phase, broker.bootstrap, broker, args, quix_py, quix_reason,
-                     workdir, results)
-            results["broker_rss_mib"] = broker.rss_mib()
-    except brokers.BrokerStartError as exc:
-        results["broker_error"] = str(exc)
-        log(f"[broker] could not be started: {exc}\n{exc.log_tail}")
-    except Exception as exc:
-        results["broker_error"] = f"{type(exc).__name__}: {exc}"
-        log(f"[broker] phase failed: {type(exc).__name__}: {exc}")
-    finally:
-        if args.keep_logs:
-            log(f"[broker] scratch dir kept (broker and app logs): {workdir}")
-        else:
-            brokers.remove_dir(workdir)
+    async def phase(broker: brokers.BrokerProcess, workdir: Path) -> None:
+        await broker_phase(broker.bootstrap, broker, args, quix_py, quix_reason, workdir, results)
+        results["broker_rss_mib"] = broker.rss_mib()
+
+    streams_bench.with_one_broker("streams-state", broker_config, args.keep_logs, results, phase)
     for part in PARTS:
         if part in args.skip:
             results[part] = {"skipped": "--skip"}
