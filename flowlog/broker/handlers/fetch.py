@@ -58,7 +58,7 @@ def _partition_error(index: int, code: ErrorCode, partition: Partition | None = 
         log_start_offset=partition.log_start_offset if partition else -1,
         aborted_transactions=None,
         preferred_read_replica=-1,
-        records=None,
+        records=b"",  # librdkafka rejects null records (MessageSetSize -1) even on errors
     )
 
 
@@ -122,7 +122,7 @@ def _read_all(broker: Broker, request: Any, slices: list[ByteSlice],
                     diverging_epoch=PartitionData.EpochEndOffset(
                         epoch=check.diverging_epoch.epoch,
                         end_offset=check.diverging_epoch.end_offset),
-                    aborted_transactions=None, preferred_read_replica=-1, records=None,
+                    aborted_transactions=None, preferred_read_replica=-1, records=b"",
                 ))
                 continue
             if from_follower and first:
