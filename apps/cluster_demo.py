@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from flowlog.cli.cluster import node_commands, start_node, start_nodes, stop_nodes
@@ -83,23 +83,9 @@ def consume(bootstrap: str, traffic: Traffic, until: threading.Event) -> None:
 
 
 def create_topic(admin: AdminClient) -> None:
-    # A just-started cluster sometimes leaves its first CreateTopics unanswered (a known
-    # issue, docs/replication.md): ask again.
-    for attempt in range(3):
-        future = admin.create_topics(
-            [NewTopic(TOPIC, 1, 3, config={"min.insync.replicas": "2"})])[TOPIC]
-        try:
-            future.result(10)
-            return
-        except KafkaException as error:
-            if error.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                return
-            if attempt == 2:
-                raise
-        except TimeoutError:
-            if attempt == 2:
-                raise
-        print("  CreateTopics unanswered; asking again", flush=True)
+    future = admin.create_topics(
+        [NewTopic(TOPIC, 1, 3, config={"min.insync.replicas": "2"})])[TOPIC]
+    future.result(15)
 
 
 def leader_of(admin: AdminClient) -> int:

@@ -172,6 +172,21 @@ class ClusterMetadata:
         return node.node_id if node.role is Role.LEADER else node.leader_id
 
     @property
+    def client_controller_id(self) -> int:
+        """The controller id Metadata and DescribeCluster give clients: always a listed
+        (live) broker, since any broker forwards controller requests. The quorum leader
+        when it is live; else this broker, else any live one (-1: none is live).
+
+        Kafka's KRaft brokers name a random live broker here. A leader that has not
+        registered yet (a just-started cluster) would leave librdkafka waiting for a
+        broker it cannot find, without asking for metadata again."""
+        live = self.state.live_broker_ids()
+        for candidate in (self.controller_id, self.config.node_id):
+            if candidate in live:
+                return candidate
+        return live[0] if live else -1
+
+    @property
     def controller_term(self) -> int:
         return -1 if self._driver is None else self._driver.node.term
 

@@ -16,7 +16,7 @@ from cluster_helpers import (
     topic_layout,
     wait_for,
 )
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer
 
@@ -24,20 +24,10 @@ from flowlog.protocol.errors import ErrorCode
 
 
 def create_topic(bootstrap: str, name: str, partitions: int, replication_factor: int) -> None:
-    """Create `name`; a CreateTopics left unanswered is sent again, twice at most (a known
-    issue: a just-started cluster sometimes drops its first one; see docs/replication.md)."""
+    """Create `name`, once: a just-started cluster must answer its first CreateTopics."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    for attempt in range(3):
-        (future,) = admin.create_topics([NewTopic(name, partitions, replication_factor)]).values()
-        try:
-            future.result(timeout=10)
-            return
-        except KafkaException as error:
-            code = error.args[0].code()
-            if code == KafkaError.TOPIC_ALREADY_EXISTS and attempt > 0:
-                return  # the unanswered attempt went through after all
-            if code != KafkaError._TIMED_OUT or attempt == 2:
-                raise
+    (future,) = admin.create_topics([NewTopic(name, partitions, replication_factor)]).values()
+    future.result(timeout=15)
 
 
 def test_three_brokers_elect_a_controller_and_place_rf3_topics(cluster_factory) -> None:  # type: ignore[no-untyped-def]

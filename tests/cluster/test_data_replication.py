@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from cluster_helpers import FAST_CLUSTER, controller_id, produce_one, topic_layout, wait_for
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from flowlog.protocol.errors import ErrorCode
@@ -51,18 +51,14 @@ def _read_all(bootstrap: str, expected: int) -> list[bytes]:
 
 
 def _create_topic(bootstrap: str, topic: str = TOPIC,
-                  min_insync: str = "2") -> dict[int, tuple[int, list[int], list[int]]] | None:
-    """Create the topic (retried by wait_for: a just-started cluster sometimes leaves
-    the first CreateTopics unanswered, with or without replication)."""
+                  min_insync: str = "2") -> dict[int, tuple[int, list[int], list[int]]]:
+    """Create the topic, once (a just-started cluster must answer its first
+    CreateTopics); its layout once every broker's metadata shows it."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     (future,) = admin.create_topics(
         [NewTopic(topic, 1, 3, config={"min.insync.replicas": min_insync})]).values()
-    try:
-        future.result(timeout=8)
-    except KafkaException as error:
-        if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-            raise
-    return topic_layout(bootstrap, topic)
+    future.result(timeout=15)
+    return wait_for("the topic's layout", lambda: topic_layout(bootstrap, topic))
 
 
 @contextlib.contextmanager
@@ -85,7 +81,7 @@ def test_acks_all_survives_a_killed_leader_and_the_old_leader_rejoins(cluster_fa
 
 def _survive_a_killed_leader(cluster: Any) -> None:
     wait_for("a controller", lambda: controller_id(cluster.bootstrap) >= 0)
-    layout = wait_for("the topic", lambda: _create_topic(cluster.bootstrap), timeout_s=40)
+    layout = _create_topic(cluster.bootstrap)
     victim = layout[0][0]
 
     producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all",
@@ -131,7 +127,7 @@ def test_min_insync_replicas_refuses_acks_all_until_the_isr_is_back(cluster_fact
 
 def _refuse_below_min_insync(cluster: Any) -> None:
     wait_for("a controller", lambda: controller_id(cluster.bootstrap) >= 0)
-    layout = wait_for("the topic", lambda: _create_topic(cluster.bootstrap, "strict", "3"), timeout_s=40)
+    layout = _create_topic(cluster.bootstrap, "strict", "3")
     leader = layout[0][0]
     port = cluster.brokers[leader].port
     wait_for("a full ISR", lambda: len(topic_layout(cluster.bootstrap, "strict")[0][2]) == 3)  # type: ignore[index]

@@ -42,7 +42,7 @@ async def handle_describe_cluster(
         error_message=None,
         endpoint_type=BROKER_ENDPOINT_TYPE,
         cluster_id=broker.config.cluster_id,
-        controller_id=broker.metadata.controller_id,
+        controller_id=broker.metadata.client_controller_id,
         brokers=[
             DescribeClusterResponse.DescribeClusterBroker(
                 broker_id=b.node_id, host=b.host, port=b.port, rack=b.rack, is_fenced=b.fenced

@@ -90,7 +90,7 @@ async def handle_metadata(broker: Broker, context: RequestContext, request: Any)
         throttle_time_ms=0,
         brokers=brokers,
         cluster_id=broker.config.cluster_id,
-        controller_id=broker.metadata.controller_id,
+        controller_id=broker.metadata.client_controller_id,
         topics=topics,
         cluster_authorized_operations=AUTHORIZED_OPERATIONS_UNKNOWN,
     )
