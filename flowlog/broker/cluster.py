@@ -121,6 +121,7 @@ class ClusterMetadata:
                 session_timeout_ms=config.broker_session_timeout_ms,
                 auto_leader_rebalance=config.auto_leader_rebalance_enable,
                 rebalance_interval_ms=config.leader_imbalance_check_interval_seconds * 1000,
+                watch_brokers=config.broker_liveness_watch_enable,
             ),
         )
         self._channel = ControllerChannel(self._driver, self._controller, peers)

@@ -145,6 +145,12 @@ BROKER_KEYS: dict[str, tuple[str, Callable[[str], Any], str]] = {
         _to_int(1),
         "How often a broker heartbeats to the active controller.",
     ),
+    "broker.liveness.watch.enable": (
+        "broker_liveness_watch_enable",
+        _to_bool,
+        "The active controller keeps a connection to every broker and fences one at once "
+        "when its process is gone (a refused reconnect), before its session times out.",
+    ),
     "unclean.leader.election.enable": (
         "unclean_leader_election_enable",
         _to_bool,
@@ -237,6 +243,7 @@ class BrokerConfig:
     rack: str | None = None
     broker_session_timeout_ms: int = 9_000
     broker_heartbeat_interval_ms: int = 2_000
+    broker_liveness_watch_enable: bool = True
     unclean_leader_election_enable: bool = False
     auto_leader_rebalance_enable: bool = True
     leader_imbalance_check_interval_seconds: int = 300

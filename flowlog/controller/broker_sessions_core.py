@@ -25,6 +25,11 @@ class BrokerSessions:
         previous = self._last_contact_ms.get(node_id, now_ms)
         self._last_contact_ms[node_id] = max(previous, now_ms)
 
+    def expire(self, node_id: int, now_ms: int) -> None:
+        """End `node_id`'s session now (its process is known to be gone); a later
+        heartbeat would start it again."""
+        self._last_contact_ms[node_id] = now_ms - self.session_timeout_ms
+
     def forget(self, node_id: int) -> None:
         self._last_contact_ms.pop(node_id, None)
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
+from flowlog.controller.broker_liveness import BrokerWatchers
 from flowlog.controller.broker_sessions_core import BrokerSessions
 from flowlog.controller.controller_api import ControllerDefaults, ElectionPolicy, OperationResult
 from flowlog.controller.controller_core import ControllerCore
@@ -58,6 +59,9 @@ class ControllerSettings:
     auto_leader_rebalance: bool = True
     # Kafka's leader.imbalance.check.interval.seconds default (300 s).
     rebalance_interval_ms: int = 300_000
+    # Fence a broker as soon as its process is seen gone (broker_liveness.py), not
+    # only after its session times out.
+    watch_brokers: bool = True
 
 
 class NotControllerError(Exception):
@@ -88,6 +92,7 @@ class QuorumController:
         self.sessions = BrokerSessions(settings.session_timeout_ms)
         self._clock_ms = clock_ms
         self._lock = trio.Lock()
+        self._broker_gone_event = trio.Event()
 
     # -- who leads -------------------------------------------------------------------------
 
@@ -217,16 +222,39 @@ class QuorumController:
         """Forever: wait to become the active controller, then keep sessions and balance."""
         while True:
             await self.driver.wait_until(self.is_active)
-            term = self.term
-            log.info("node %d is the active controller (term %d)", self.driver.config.node_id, term)
-            self.sessions.start_all(self.replayer.state.registered_broker_ids(), self._clock_ms())
-            next_rebalance_ms = self._clock_ms() + self.settings.rebalance_interval_ms
-            while self.is_active() and self.term == term:
-                await self._fence_expired()
-                if self.settings.auto_leader_rebalance and self._clock_ms() >= next_rebalance_ms:
-                    next_rebalance_ms = self._clock_ms() + self.settings.rebalance_interval_ms
-                    await self._rebalance()
-                await trio.sleep(SESSION_CHECK_INTERVAL_S)
+            async with trio.open_nursery() as nursery:
+                await self._serve_term(BrokerWatchers(nursery, self._broker_gone))
+                nursery.cancel_scope.cancel()
+
+    async def _serve_term(self, watchers: BrokerWatchers) -> None:
+        term = self.term
+        log.info("node %d is the active controller (term %d)", self.driver.config.node_id, term)
+        self.sessions.start_all(self.replayer.state.registered_broker_ids(), self._clock_ms())
+        next_rebalance_ms = self._clock_ms() + self.settings.rebalance_interval_ms
+        while self.is_active() and self.term == term:
+            if self.settings.watch_brokers:
+                watchers.reconcile(self._other_live_brokers())
+            await self._fence_expired()
+            if self.settings.auto_leader_rebalance and self._clock_ms() >= next_rebalance_ms:
+                next_rebalance_ms = self._clock_ms() + self.settings.rebalance_interval_ms
+                await self._rebalance()
+            with trio.move_on_after(SESSION_CHECK_INTERVAL_S):
+                await self._broker_gone_event.wait()
+            self._broker_gone_event = trio.Event()
+
+    def _other_live_brokers(self) -> dict[int, tuple[str, int]]:
+        state = self.replayer.state
+        addresses = {}
+        for node_id in state.live_broker_ids():
+            broker = state.broker(node_id)
+            if broker is not None and node_id != self.driver.config.node_id:
+                addresses[node_id] = (broker.host, broker.port)
+        return addresses
+
+    def _broker_gone(self, node_id: int) -> None:
+        """A watcher found the broker's process gone: end its session, fence it now."""
+        self.sessions.expire(node_id, self._clock_ms())
+        self._broker_gone_event.set()
 
     async def _fence_expired(self) -> None:
         state = self.replayer.state
@@ -236,7 +264,7 @@ class QuorumController:
             except NotControllerError:
                 return
             log.warning(
-                "broker %d missed its session (%d ms): fenced",
+                "broker %d fenced: its session ended (silent for %d ms, or its process gone)",
                 node_id, self.settings.session_timeout_ms,
             )
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import orjson
@@ -35,6 +36,18 @@ FAST_CLUSTER = {
     "controller.quorum.election.timeout.ms": "500",
     "leader.imbalance.check.interval.seconds": "1",
 }
+
+
+@contextlib.contextmanager
+def brokers_output_on_failure(cluster: Any) -> Iterator[None]:
+    """A failure prints the brokers' logs (replication decisions are logged at INFO)."""
+    try:
+        yield
+    except BaseException:
+        for node_id, broker in cluster.brokers.items():
+            print(f"----- broker {node_id} -----")
+            print("".join(broker.output)[-20_000:])
+        raise
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float = 20.0) -> T:
@@ -87,7 +100,7 @@ def _frame(data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + data
 
 
-def _read_frame(sock: socket.socket) -> bytes:
+def read_frame(sock: socket.socket) -> bytes:
     header = _read_exactly(sock, 4)
     (size,) = struct.unpack(">I", header)
     return _read_exactly(sock, size)
@@ -108,7 +121,7 @@ def controller_call(port: int, request: ControllerRequest) -> ControllerReply:
     """One controller RPC to the node whose controller listener is on `port`."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(_frame(encode_request(request)))
-        return decode_reply(_read_frame(sock))
+        return decode_reply(read_frame(sock))
 
 
 def produce_one(port: int, topic: str, partition: int, value: bytes) -> int:
@@ -120,7 +133,7 @@ def produce_one(port: int, topic: str, partition: int, value: bytes) -> int:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         frame = encode_kafka(RequestHeader(0, 9, 1, "test"), request)
         sock.sendall(struct.pack(">i", len(frame)) + frame)
-        _, response = decode_response(0, 9, _read_frame(sock))
+        _, response = decode_response(0, 9, read_frame(sock))
     return int(response.responses[0].partition_responses[0].error_code)
 
 

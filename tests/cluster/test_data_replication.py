@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from typing import Any
 
-from cluster_helpers import FAST_CLUSTER, controller_id, produce_one, topic_layout, wait_for
+from cluster_helpers import (
+    FAST_CLUSTER,
+    brokers_output_on_failure,
+    controller_id,
+    produce_one,
+    topic_layout,
+    wait_for,
+)
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from other_clients import read_with_aiokafka, read_with_kafka_python, read_with_kcat
 
 from flowlog.protocol.errors import ErrorCode
 
@@ -61,21 +67,9 @@ def _create_topic(bootstrap: str, topic: str = TOPIC,
     return wait_for("the topic's layout", lambda: topic_layout(bootstrap, topic))
 
 
-@contextlib.contextmanager
-def _brokers_output_on_failure(cluster: Any) -> Iterator[None]:
-    """A failure prints the brokers' logs (replication decisions are logged at INFO)."""
-    try:
-        yield
-    except BaseException:
-        for node_id, broker in cluster.brokers.items():
-            print(f"----- broker {node_id} -----")
-            print("".join(broker.output)[-20_000:])
-        raise
-
-
 def test_acks_all_survives_a_killed_leader_and_the_old_leader_rejoins(cluster_factory) -> None:  # type: ignore[no-untyped-def]
     cluster = cluster_factory(3, FAST_CLUSTER)
-    with _brokers_output_on_failure(cluster):
+    with brokers_output_on_failure(cluster):
         _survive_a_killed_leader(cluster)
 
 
@@ -105,6 +99,10 @@ def _survive_a_killed_leader(cluster: Any) -> None:
     values = _read_all(survivors, len(acked))
     assert len(values) == len(set(values)), "a record was stored twice"
     assert values == acked, "acknowledged records missing or out of order"
+    # The other clients read the same after the failover.
+    assert read_with_kafka_python(survivors, TOPIC, len(acked)) == acked
+    assert read_with_aiokafka(survivors, TOPIC, len(acked)) == acked
+    assert read_with_kcat(survivors, TOPIC) == acked
 
     # The killed broker returns, catches up, rejoins the ISR and (as the preferred
     # replica) leads again, serving everything.
@@ -121,7 +119,7 @@ def _survive_a_killed_leader(cluster: Any) -> None:
 
 def test_min_insync_replicas_refuses_acks_all_until_the_isr_is_back(cluster_factory) -> None:  # type: ignore[no-untyped-def]
     cluster = cluster_factory(3, FAST_CLUSTER)
-    with _brokers_output_on_failure(cluster):
+    with brokers_output_on_failure(cluster):
         _refuse_below_min_insync(cluster)
 
 
