@@ -151,6 +151,26 @@ BROKER_KEYS: dict[str, tuple[str, Callable[[str], Any], str]] = {
         "The active controller keeps a connection to every broker and fences one at once "
         "when its process is gone (a refused reconnect), before its session times out.",
     ),
+    "replica.lag.time.max.ms": (
+        "replica_lag_time_max_ms",
+        _to_int(1),
+        "A follower that has not caught up with the leader for this long leaves the ISR.",
+    ),
+    "replica.fetch.wait.max.ms": (
+        "replica_fetch_wait_max_ms",
+        _to_int(0),
+        "Longest time a follower's fetch waits at the leader for new records.",
+    ),
+    "replica.fetch.max.bytes": (
+        "replica_fetch_max_bytes",
+        _to_int(1),
+        "Bytes a follower asks for per partition and fetch.",
+    ),
+    "replica.fetch.response.max.bytes": (
+        "replica_fetch_response_max_bytes",
+        _to_int(1),
+        "Bytes a follower asks for per fetch, over all its partitions.",
+    ),
     "unclean.leader.election.enable": (
         "unclean_leader_election_enable",
         _to_bool,
@@ -244,6 +264,11 @@ class BrokerConfig:
     broker_session_timeout_ms: int = 9_000
     broker_heartbeat_interval_ms: int = 2_000
     broker_liveness_watch_enable: bool = True
+    # Kafka's defaults.
+    replica_lag_time_max_ms: int = 30_000
+    replica_fetch_wait_max_ms: int = 500
+    replica_fetch_max_bytes: int = 1024 * 1024
+    replica_fetch_response_max_bytes: int = 10 * 1024 * 1024
     unclean_leader_election_enable: bool = False
     auto_leader_rebalance_enable: bool = True
     leader_imbalance_check_interval_seconds: int = 300

@@ -65,14 +65,10 @@ FETCH_KEY = 1
 FETCH_VERSION = 12
 EPOCH_KEY = 23
 EPOCH_VERSION = 4
-REPLICA_FETCH_MAX_WAIT_MS = 500
-REPLICA_FETCH_MAX_BYTES = 8 * 1024 * 1024
-REPLICA_PARTITION_MAX_BYTES = 1024 * 1024
 # A fetch (plus its long poll) or an epoch request left unanswered this long: reconnect.
 REPLICA_REQUEST_TIMEOUT_S = 10.0
 RECONNECT_BACKOFF_S = 0.2
 TICK_S = 0.05
-REPLICA_LAG_TIME_MAX_MS = 30_000
 
 PartitionKey = tuple[str, int]
 
@@ -160,7 +156,7 @@ class Replication:
 
     def leader_config(self, partition: Partition) -> LeaderConfig:
         return LeaderConfig(
-            replica_lag_time_max_ms=REPLICA_LAG_TIME_MAX_MS,
+            replica_lag_time_max_ms=self.broker.config.replica_lag_time_max_ms,
             min_insync_replicas=partition.log.config.min_insync_replicas,
         )
 
@@ -390,16 +386,17 @@ class Replication:
 
     async def _send_fetches(self, connection: _PeerConnection,
                             fetches: dict[PartitionKey, tuple[Partition, FetchRequest]]) -> None:
+        config = self.broker.config
         topics: dict[str, list[Any]] = {}
         for (topic, index), (partition, request) in fetches.items():
             topics.setdefault(topic, []).append(FetchRequestBody.FetchPartition(
                 partition=index, current_leader_epoch=request.current_leader_epoch,
                 fetch_offset=request.fetch_offset, last_fetched_epoch=request.last_fetched_epoch,
                 log_start_offset=partition.log_start_offset,
-                partition_max_bytes=REPLICA_PARTITION_MAX_BYTES))
+                partition_max_bytes=config.replica_fetch_max_bytes))
         body = FetchRequestBody(
-            replica_id=self.node_id, max_wait_ms=REPLICA_FETCH_MAX_WAIT_MS, min_bytes=1,
-            max_bytes=REPLICA_FETCH_MAX_BYTES, isolation_level=0, session_id=0, session_epoch=-1,
+            replica_id=self.node_id, max_wait_ms=config.replica_fetch_wait_max_ms, min_bytes=1,
+            max_bytes=config.replica_fetch_response_max_bytes, isolation_level=0, session_id=0, session_epoch=-1,
             topics=[FetchRequestBody.FetchTopic(topic=name, partitions=parts)
                     for name, parts in topics.items()],
             forgotten_topics_data=[], rack_id="")

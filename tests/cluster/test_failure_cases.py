@@ -174,3 +174,25 @@ def _stall_the_leader(cluster: Any) -> None:
              lambda: topic_layout(cluster.bootstrap, "stalled")[0][0] == leader, timeout_s=30)  # type: ignore[index]
     assert _read(f"127.0.0.1:{stale.port}", "stalled", 200) == first + second
     assert _read(others, "stalled", 200) == first + second
+
+
+def test_a_lagging_follower_leaves_the_isr_and_comes_back(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    # Lag detection alone: the session is long, so the stopped follower stays unfenced.
+    cluster = cluster_factory(3, {"replica.lag.time.max.ms": "1000",
+                                  "broker.session.timeout.ms": "60000"})
+    with brokers_output_on_failure(cluster):
+        leader, replicas, _ = _create(cluster.bootstrap, "lagging", 2)[0]
+        follower = next(node for node in replicas if node != leader)
+        stopped = cluster.brokers[follower].process
+        os.kill(stopped.pid, signal.SIGSTOP)
+        try:
+            port = cluster.brokers[leader].port
+            # acks=all waits while the stopped follower is in the ISR, then goes on.
+            assert _produce(f"127.0.0.1:{port}", "lagging", [b"while-stopped"]) == [b"while-stopped"]
+            layout = topic_layout(f"127.0.0.1:{port}", "lagging")
+            assert layout is not None and follower not in layout[0][2]
+        finally:
+            os.kill(stopped.pid, signal.SIGCONT)
+        wait_for("the follower back in the ISR",
+                 lambda: follower in topic_layout(f"127.0.0.1:{port}", "lagging")[0][2],  # type: ignore[index]
+                 timeout_s=30)
