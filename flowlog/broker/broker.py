@@ -169,6 +169,7 @@ class Broker:
                 nursery.start_soon(trio.serve_listeners, self._serve_connection, listeners)
                 nursery.start_soon(self._flush_loop)
                 nursery.start_soon(self._retention_loop)
+                nursery.start_soon(self._high_watermark_checkpoint_loop)
                 nursery.start_soon(self.coordinator.run_timers)
                 log.info("flowlog broker %d ready on %s", self.config.node_id, self.bootstrap)
                 task_status.started(self)
@@ -194,6 +195,15 @@ class Broker:
             for partition in list(self.replicas.partitions()):
                 await partition.flush_if_due(now_ms)
 
+    async def _high_watermark_checkpoint_loop(self) -> None:
+        interval_s = self.config.replica_high_watermark_checkpoint_interval_ms / 1000
+        while True:
+            await trio.sleep(interval_s)
+            moved = [(p, hw) for p in list(self.replicas.partitions())
+                     if (hw := p.high_watermark_to_checkpoint()) is not None]
+            if moved:
+                await trio.to_thread.run_sync(_checkpoint_high_watermarks, moved)
+
     async def _retention_loop(self) -> None:
         while True:
             await trio.sleep(self.config.retention_check_interval_ms / 1000)
@@ -206,3 +216,8 @@ class Broker:
         self.replicas.close()
         self.metadata.close()
         self._lock.release()
+
+
+def _checkpoint_high_watermarks(moved: list[tuple[Partition, int]]) -> None:
+    for partition, high_watermark in moved:
+        partition.checkpoint_high_watermark(high_watermark)

@@ -171,6 +171,11 @@ BROKER_KEYS: dict[str, tuple[str, Callable[[str], Any], str]] = {
         _to_int(1),
         "Bytes a follower asks for per fetch, over all its partitions.",
     ),
+    "replica.high.watermark.checkpoint.interval.ms": (
+        "replica_high_watermark_checkpoint_interval_ms",
+        _to_int(1),
+        "How often moved high watermarks are written to disk (and at shutdown).",
+    ),
     "unclean.leader.election.enable": (
         "unclean_leader_election_enable",
         _to_bool,
@@ -269,6 +274,7 @@ class BrokerConfig:
     replica_fetch_wait_max_ms: int = 500
     replica_fetch_max_bytes: int = 1024 * 1024
     replica_fetch_response_max_bytes: int = 10 * 1024 * 1024
+    replica_high_watermark_checkpoint_interval_ms: int = 5_000
     unclean_leader_election_enable: bool = False
     auto_leader_rebalance_enable: bool = True
     leader_imbalance_check_interval_seconds: int = 300

@@ -34,7 +34,9 @@ from flowlog.protocol.record_batch import (
 from flowlog.replication.follower_core import FollowerConfig, PartitionFollower
 from flowlog.replication.leader_core import LeaderConfig, PartitionLeader
 from flowlog.replication.messages import NO_LEADER, PartitionState
+from flowlog.storage import checkpoint
 from flowlog.storage.config import LogConfig
+from flowlog.storage.errors import CorruptLogError
 from flowlog.storage.log import PartitionLog
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,7 @@ class Partition:
         self.follower_core: PartitionFollower | None = None
         # The high watermark while neither core holds it (no role yet, no leader).
         self._high_watermark = 0
+        self._checkpointed_high_watermark = 0
         # Called when the high watermark moves or the role changes (the produce
         # purgatory's wake-up); set by the replication shell.
         self.on_change: Callable[[Partition], None] | None = None
@@ -105,7 +108,38 @@ class Partition:
         # (become_leader): a follower's epochs are its leader's.
         partition = cls(topic, topic_id, index, PartitionLog.open(directory, config, now_ms), leader_epoch)
         partition.restore_producer_state()
+        partition.load_high_watermark()
         return partition
+
+    # --- the high-watermark checkpoint ---------------------------------------------------
+
+    def load_high_watermark(self) -> None:
+        """Start from the checkpointed high watermark (never past the log end), so a
+        restarted replica serves what was committed before its ISR fetches again."""
+        path = self.log.directory / checkpoint.HIGH_WATERMARK_CHECKPOINT
+        try:
+            stored = checkpoint.read_single_offset(path)
+        except CorruptLogError as error:
+            log.warning("%s; starting from high watermark 0", error)
+            stored = None
+        self._high_watermark = min(stored or 0, self.log.log_end_offset)
+        self._checkpointed_high_watermark = self._high_watermark
+
+    def high_watermark_to_checkpoint(self) -> int | None:
+        """The high watermark if it moved since it was last checkpointed."""
+        high_watermark = self.high_watermark
+        return None if high_watermark == self._checkpointed_high_watermark else high_watermark
+
+    def checkpoint_high_watermark(self, high_watermark: int) -> None:
+        """Write it (blocking: fsyncs; the broker calls this from a worker thread).
+        Never fatal: the checkpoint only shortens the wait after a restart."""
+        try:
+            checkpoint.write_single_offset(
+                self.log.directory / checkpoint.HIGH_WATERMARK_CHECKPOINT, high_watermark)
+        except OSError as error:  # a topic deleted meanwhile, a full disk
+            log.debug("%s: high watermark not checkpointed: %s", self.log.directory, error)
+            return
+        self._checkpointed_high_watermark = high_watermark
 
     def restore_producer_state(self) -> None:
         """Idempotent producers survive a restart: the latest snapshot, then the batch
@@ -332,4 +366,7 @@ class Partition:
         self._wake_waiters()
         if not self.log.closed:
             self._snapshot_producers(self.log.log_end_offset)  # a restart replays nothing
+            moved = self.high_watermark_to_checkpoint()
+            if moved is not None:
+                self.checkpoint_high_watermark(moved)
         self.log.close()

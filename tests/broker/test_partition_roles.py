@@ -71,3 +71,36 @@ def test_leader_and_follower_roles(tmp_path: Path) -> None:
     assert leader.producers.check(parse_header(_batch(3), 0)).verdict is not Verdict.DUPLICATE
     leader.close()
     follower.close()
+
+
+def test_the_high_watermark_survives_a_restart(tmp_path: Path) -> None:
+    partition = _open(tmp_path / "p")
+    partition.become_leader(1, _state(1, 1, isr=(1,)), 0, LeaderConfig())
+    for sequence in range(4):
+        assert partition.append(_batch(sequence), 0).error == ErrorCode.NONE
+    assert partition.high_watermark == 4
+    # The periodic checkpoint writes only a high watermark that moved.
+    moved = partition.high_watermark_to_checkpoint()
+    assert moved == 4
+    partition.checkpoint_high_watermark(moved)
+    assert partition.high_watermark_to_checkpoint() is None
+    assert partition.append(_batch(4), 0).error == ErrorCode.NONE
+    partition.close()  # a clean shutdown writes the last one
+
+    reopened = _open(tmp_path / "p")
+    # A follower (no leader core) reports the checkpointed high watermark at once.
+    reopened.become_follower(1, _state(2, 2), FollowerConfig(), iter(range(1, 9)).__next__)
+    assert reopened.high_watermark == 5
+    reopened.close()
+
+
+def test_a_checkpointed_high_watermark_never_passes_the_log_end(tmp_path: Path) -> None:
+    partition = _open(tmp_path / "p")
+    partition.become_leader(1, _state(1, 1, isr=(1,)), 0, LeaderConfig())
+    assert partition.append(_batch(0), 0).error == ErrorCode.NONE
+    partition.close()
+    for text, expected in (("0\n1\n99\n", 1), ("garbage", 0)):
+        (tmp_path / "p" / "replication-offset-checkpoint").write_text(text)
+        reopened = _open(tmp_path / "p")
+        assert reopened.high_watermark == expected
+        reopened.log.close()

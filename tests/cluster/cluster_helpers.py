@@ -82,7 +82,14 @@ def topic_layout(bootstrap: str, topic: str) -> dict[int, tuple[int, list[int], 
 
 
 def controller_id(bootstrap: str) -> int:
+    """Metadata's controller id: a live broker that forwards admin requests."""
     return int(AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=5).controller_id)
+
+
+def quorum_leader(bootstrap: str) -> int:
+    """The controller quorum's leader as DescribeQuorum names it (-1: none known)."""
+    leader: int = describe_json(bootstrap)["controller"]["leader"]
+    return leader
 
 
 def describe_json(bootstrap: str) -> dict[str, Any]:

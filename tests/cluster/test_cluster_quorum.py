@@ -10,9 +10,9 @@ import time
 
 from cluster_helpers import (
     FAST_CLUSTER,
-    controller_id,
     describe_json,
     produce_one,
+    quorum_leader,
     topic_layout,
     wait_for,
 )
@@ -88,18 +88,18 @@ def test_three_brokers_elect_a_controller_and_place_rf3_topics(cluster_factory) 
 
 def test_killing_the_controller_leader_elects_another(cluster_factory) -> None:  # type: ignore[no-untyped-def]
     cluster = cluster_factory(3, FAST_CLUSTER)
-    leader = wait_for("a controller", lambda: controller_id(cluster.bootstrap))
+    leader = wait_for("a controller", lambda: (c := quorum_leader(cluster.bootstrap)) > 0 and c)
     cluster.brokers[leader].kill()
     killed_at = time.monotonic()
     survivors = ",".join(f"127.0.0.1:{b.port}" for b in cluster.running())
     new_leader = wait_for(
-        "a new controller", lambda: (c := controller_id(survivors)) not in (-1, leader) and c
+        "a new controller", lambda: (c := quorum_leader(survivors)) not in (-1, leader) and c
     )
     create_topic(survivors, "after-failover", 2, 2)
     elapsed_s = time.monotonic() - killed_at
     assert elapsed_s < 8, f"topic creation worked again only after {elapsed_s:.1f} s"
     assert wait_for("the new topic", lambda: topic_layout(survivors, "after-failover"))
-    # The new controller gives every broker a whole session before fencing it.
+    # The new controller finds the dead broker's port closed and fences it.
     document = wait_for(
         "the dead broker fenced",
         lambda: (d := describe_json(survivors))
@@ -115,7 +115,7 @@ def test_killing_the_controller_leader_elects_another(cluster_factory) -> None: 
 
 def test_a_dead_broker_is_fenced_and_its_partitions_fail_over(cluster_factory) -> None:  # type: ignore[no-untyped-def]
     cluster = cluster_factory(3, FAST_CLUSTER)
-    controller = wait_for("a controller", lambda: controller_id(cluster.bootstrap))
+    controller = wait_for("a controller", lambda: (c := quorum_leader(cluster.bootstrap)) > 0 and c)
     create_topic(cluster.bootstrap, "replicated", 3, 3)
     create_topic(cluster.bootstrap, "single", 3, 1)
     layout = wait_for("the topic", lambda: topic_layout(cluster.bootstrap, "replicated"))
@@ -171,17 +171,19 @@ def test_a_dead_broker_is_fenced_and_its_partitions_fail_over(cluster_factory) -
 
 
 def test_sigterm_moves_leadership_away_before_exiting(cluster_factory) -> None:  # type: ignore[no-untyped-def]
-    cluster = cluster_factory(3, {**FAST_CLUSTER, "broker.session.timeout.ms": "30000"})
+    # A 30 s session and no liveness watch: only the controlled shutdown can move
+    # leadership within the 3 s checked below.
+    cluster = cluster_factory(3, {**FAST_CLUSTER, "broker.session.timeout.ms": "30000",
+                                  "broker.liveness.watch.enable": "false"})
     create_topic(cluster.bootstrap, "replicated", 3, 3)
     layout = wait_for("the topic", lambda: topic_layout(cluster.bootstrap, "replicated"))
     # The controller leader itself: the harder case (its own shutdown is its last entry).
-    victim = wait_for("a controller", lambda: controller_id(cluster.bootstrap))
+    victim = wait_for("a controller", lambda: (c := quorum_leader(cluster.bootstrap)) > 0 and c)
     assert victim in {leader for leader, _, _ in layout.values()}, "leaders spread over all"
     assert cluster.brokers[victim].stop() == 0
     survivors = ",".join(f"127.0.0.1:{b.port}" for b in cluster.running())
     output = "".join(cluster.brokers[victim].output)
     assert "controlled shutdown done" in output, output
-    # The session timeout is 30 s: only a controlled shutdown moves leadership this soon.
     after = wait_for(
         "leadership moved",
         lambda: (found := topic_layout(survivors, "replicated"))
