@@ -194,8 +194,11 @@ class GroupCoordinator:
         loaded = GroupManager(self.config, new_member_id, now_ms)
         try:
             count = await self.offsets_log.replay_partition(load.index, loaded, now_ms)
-        except Exception:  # its groups stay "loading" until the partition moves
-            log.exception("%s-%d: loading groups failed", OFFSETS_TOPIC, load.index)
+        except Exception:
+            if self.partitions.leader_epoch(load.index) == load.leader_epoch:
+                raise  # a log that cannot be read stops the broker, as at start before
+            # The partition moved or closed under the load: nothing is lost.
+            log.info("%s-%d: load dropped", OFFSETS_TOPIC, load.index, exc_info=True)
             return
         if self.partitions.finish_load(load.index, load.leader_epoch):
             self.manager.adopt(loaded)

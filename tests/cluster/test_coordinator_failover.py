@@ -95,7 +95,7 @@ class _Group:
     def _poll_and_commit(self, number: int, consumer: Consumer) -> None:
         messages = [m for m in consumer.consume(num_messages=50, timeout=0.2) if m.error() is None]
         for message in messages:
-            partition, offset = message.partition(), message.offset()
+            partition, offset = int(message.partition() or 0), int(message.offset() or 0)
             if offset < self.acknowledged.get(partition, 0):
                 self.redelivered_below_commit.append(
                     (partition, offset, self.acknowledged[partition]))
