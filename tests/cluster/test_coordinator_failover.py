@@ -4,6 +4,8 @@ coordinator killed with SIGKILL, committed offsets intact, the consumers carry o
 from __future__ import annotations
 
 import contextlib
+import socket
+import struct
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +15,9 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from flowlog.broker.group_core import partition_for
+from flowlog.protocol.codec import RequestHeader, decode_response, encode_request
+from flowlog.protocol.errors import ErrorCode
+from flowlog.protocol.messages.heartbeat import HeartbeatRequest
 
 TOPIC = "orders"
 PARTITIONS = 4
@@ -79,6 +84,7 @@ class _Group:
         self.seen: set[tuple[int, int]] = set()
         self.redelivered_below_commit: list[tuple[int, int, int]] = []
         self.failed_commits = 0
+        self.longest_commit_s = 0.0
         self._dirty = [False, False]  # read past its last acknowledged commit
 
     def consume_until(self, total: int, timeout_s: float) -> None:
@@ -86,13 +92,13 @@ class _Group:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for number, consumer in enumerate(self.consumers):
-                self._poll_and_commit(number, consumer)
+                self.poll_and_commit(number, consumer)
             if len(self.seen) >= total and sum(self.acknowledged.values()) >= total:
                 return
         raise AssertionError(f"read {len(self.seen)} of {total}, committed "
                              f"{sum(self.acknowledged.values())}")
 
-    def _poll_and_commit(self, number: int, consumer: Consumer) -> None:
+    def poll_and_commit(self, number: int, consumer: Consumer) -> None:
         messages = [m for m in consumer.consume(num_messages=50, timeout=0.2) if m.error() is None]
         for message in messages:
             partition, offset = int(message.partition() or 0), int(message.offset() or 0)
@@ -103,6 +109,7 @@ class _Group:
         if not messages and not self._dirty[number]:
             return
         self._dirty[number] = True
+        started = time.monotonic()
         try:
             # The positions of what it was given, for the partitions it holds.
             results = consumer.commit(asynchronous=False)
@@ -113,6 +120,7 @@ class _Group:
                 self.failed_commits += 1  # not acknowledged: may be read again
             return
         self._dirty[number] = False
+        self.longest_commit_s = max(self.longest_commit_s, time.monotonic() - started)
         for result in results or []:
             if result.error is None and result.offset >= 0:
                 self.acknowledged[result.partition] = max(
@@ -133,6 +141,19 @@ def _coordinator(bootstrap: str) -> int:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     (future,) = admin.describe_consumer_groups([GROUP]).values()
     return int(future.result(timeout=10).coordinator.id)
+
+
+def _heartbeat_error(port: int) -> ErrorCode:
+    """Heartbeat v4 of an unknown member of GROUP, sent to the broker on `port`."""
+    request = HeartbeatRequest(group_id=GROUP, generation_id=-1, member_id="nobody",
+                               group_instance_id=None)
+    frame = encode_request(RequestHeader(12, 4, 1, "test"), request)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(struct.pack(">i", len(frame)) + frame)
+        with sock.makefile("rb") as stream:
+            (size,) = struct.unpack(">i", stream.read(4))
+            _, response = decode_response(12, 4, stream.read(size))
+    return ErrorCode(response.error_code)
 
 
 def test_a_group_keeps_its_committed_offsets_across_a_coordinator_failover(cluster_factory) -> None:  # type: ignore[no-untyped-def]
@@ -161,6 +182,11 @@ def _coordinator_failover(cluster: Any) -> None:
         home = partition_for(GROUP, len(offsets_layout))
         victim = offsets_layout[home][0]
         assert _coordinator(cluster.bootstrap) == victim
+        # Only the coordinator knows the group; the others send clients to look again.
+        for node_id, broker in cluster.brokers.items():
+            expected = (ErrorCode.UNKNOWN_MEMBER_ID if node_id == victim
+                        else ErrorCode.NOT_COORDINATOR)
+            assert _heartbeat_error(broker.port) == expected
         assert group.committed() == acknowledged
 
         cluster.brokers[victim].kill()
@@ -170,6 +196,8 @@ def _coordinator_failover(cluster: Any) -> None:
             "a new coordinator", lambda: (c := _coordinator(survivors)) != victim and c,
             timeout_s=30)
         assert new_coordinator in offsets_layout[home][1]
+        assert wait_for("the group loaded", lambda: _heartbeat_error(
+            cluster.brokers[new_coordinator].port) == ErrorCode.UNKNOWN_MEMBER_ID)
 
         # Everything acknowledged before the kill is there, nothing more or less.
         assert wait_for("committed offsets", group.committed, timeout_s=30) == acknowledged
@@ -186,6 +214,53 @@ def _coordinator_failover(cluster: Any) -> None:
         assert group.committed() == group.acknowledged
         print(f"coordinator {victim} killed; {new_coordinator} served the group's offsets "
               f"after {failover_s:.1f} s; {group.failed_commits} commits failed meanwhile")
+    finally:
+        group.close()
+        producer.flush(5)
+
+
+def test_commits_in_flight_across_a_coordinator_kill(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    cluster = cluster_factory(3, CONFIG)
+    with _brokers_output_on_failure(cluster):
+        _kill_while_committing(cluster)
+
+
+def _kill_while_committing(cluster: Any) -> None:
+    """The consumers read and commit while the coordinator dies: no acknowledged
+    commit goes back, and nothing below one is delivered again."""
+    wait_for("a controller", lambda: controller_id(cluster.bootstrap) >= 0)
+    wait_for("the topic", lambda: _create_topic(cluster.bootstrap), timeout_s=40)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all",
+                         "enable.idempotence": True, "linger.ms": 5,
+                         "message.timeout.ms": 40000})
+    rounds, per_round, kill_at = 30, 10, 10
+    group = _Group(cluster.bootstrap)
+    try:
+        acknowledged_at_kill: dict[int, int] = {}
+        for round_number in range(rounds):
+            # Not flushed: the consumers go on polling and committing while the
+            # partitions (data and offsets) the victim led fail over.
+            for number in range(round_number * per_round, (round_number + 1) * per_round):
+                producer.produce(TOPIC, key=b"k%d" % number, value=b"v%06d" % number)
+            producer.poll(0)
+            for number, consumer in enumerate(group.consumers):
+                group.poll_and_commit(number, consumer)
+            if round_number == kill_at:
+                victim = _coordinator(cluster.bootstrap)
+                acknowledged_at_kill = dict(group.acknowledged)
+                cluster.brokers[victim].kill()
+        assert sum(acknowledged_at_kill.values()) > 0, "nothing committed before the kill"
+        assert producer.flush(40) == 0
+        group.consume_until(rounds * per_round, timeout_s=60)
+        committed = group.committed()
+        assert all(committed.get(p, 0) >= end for p, end in acknowledged_at_kill.items())
+        assert group.redelivered_below_commit == []
+        assert sum(group.acknowledged.values()) == rounds * per_round
+        assert group.seen == {(p, o) for p, end in group.acknowledged.items() for o in range(end)}
+        assert committed == group.acknowledged
+        print(f"coordinator {victim} killed after round {kill_at}; "
+              f"{group.failed_commits} commits failed, the longest took "
+              f"{group.longest_commit_s:.1f} s")
     finally:
         group.close()
         producer.flush(5)
