@@ -188,6 +188,7 @@ class GroupCoordinator:
             else:
                 self._queued_loads.append(action)
         self._deadline_changed.set()
+        self._loads_changed.set()  # an unload may end the wait in open()
 
     async def _load(self, load: Load) -> None:
         now_ms = self._clock_ms()
@@ -204,8 +205,8 @@ class GroupCoordinator:
             self.manager.adopt(loaded)
             log.info("%s-%d: loaded %d records, %d groups (leader epoch %d)", OFFSETS_TOPIC,
                      load.index, count, len(loaded.groups), load.leader_epoch)
-        self._loads_changed.set()
-        self._deadline_changed.set()
+            self._loads_changed.set()
+            self._deadline_changed.set()
 
     def _in_partition(self, index: int, group_id: str) -> bool:
         return self._partition_of(group_id) == index
