@@ -57,7 +57,11 @@ class Broker:
         self.replicas = ReplicaManager(config.data_dir, self.clock_ms)
         self.metadata = ClusterMetadata(config, self.replicas)
         self.replication = Replication(self)
-        self.coordinator = GroupCoordinator(config, self.metadata, self.replicas, self.clock_ms)
+        self.coordinator = GroupCoordinator(
+            config, self.metadata, self.replicas, self.replication.wait_for_acks, self.clock_ms
+        )
+        # The coordinator follows the leadership of __consumer_offsets partitions.
+        self.replication.role_listeners.append(self.coordinator.on_roles_changed)
         self.bound_port: int | None = None
         self.dispatcher = Dispatcher(
             handlers=self._handlers(),
@@ -160,6 +164,7 @@ class Broker:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.metadata.serve)
                 await nursery.start(self.replication.run)
+                await nursery.start(self.coordinator.serve)
                 await self.metadata.register(
                     self.config.advertised.host, int(self.bootstrap.rsplit(":", 1)[1])
                 )
@@ -170,7 +175,6 @@ class Broker:
                 nursery.start_soon(self._flush_loop)
                 nursery.start_soon(self._retention_loop)
                 nursery.start_soon(self._high_watermark_checkpoint_loop)
-                nursery.start_soon(self.coordinator.run_timers)
                 log.info("flowlog broker %d ready on %s", self.config.node_id, self.bootstrap)
                 task_status.started(self)
         finally:

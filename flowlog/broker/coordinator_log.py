@@ -1,15 +1,19 @@
 """__consumer_offsets: the compacted topic that makes group state survive a restart.
 
 The coordinator appends each Persist effect as record batches through the
-normal Partition.append path (so a write is in the page cache before its
-response goes out) and, at start, replays every partition in log order into
-a fresh GroupManager. Record keys and values are group_records' format.
+leader's Partition.append path (it then waits for the high watermark to pass
+them before answering) and, when it becomes a partition's leader, replays that
+partition in log order into a fresh GroupManager. Record keys and values are
+group_records' format.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+
+import attrs
+import trio.lowlevel
 
 from flowlog.broker import group_records
 from flowlog.broker.cluster import ClusterMetadata
@@ -31,6 +35,17 @@ OFFSETS_TOPIC_CONFIGS = {"cleanup.policy": "compact", "segment.bytes": str(100 *
 RECORDS_PER_BATCH_MAX = 1_000
 # Bytes read per step while replaying.
 REPLAY_READ_BYTES = 1024 * 1024
+
+
+@attrs.frozen
+class Appended:
+    """Where a group write went: the partition's leader epoch and log end after it
+    (the high watermark must pass that end before the write is acknowledged)."""
+
+    index: int
+    error: ErrorCode
+    leader_epoch: int = -1
+    end_offset: int = -1
 
 
 class OffsetsTopicError(RuntimeError):
@@ -86,12 +101,13 @@ class OffsetsLog:
     def partition_of(self, group_id: str) -> int:
         return partition_for(group_id, self.partition_count)
 
-    def append(self, persist: Persist, now_ms: int) -> bool:
-        """Append the effect's records to the group's partition; False if that failed."""
-        partition = self._replicas.get(OFFSETS_TOPIC, self.partition_of(persist.group_id))
+    def append(self, persist: Persist, now_ms: int) -> Appended:
+        """Append the effect's records to the group's partition as its leader."""
+        index = self.partition_of(persist.group_id)
+        partition = self._replicas.get(OFFSETS_TOPIC, index)
         if partition is None:
             log.error("%s partition of group %r is not here", OFFSETS_TOPIC, persist.group_id)
-            return False
+            return Appended(index, ErrorCode.NOT_LEADER_OR_FOLLOWER)
         for chunk in _chunks(persist.records, RECORDS_PER_BATCH_MAX):
             batch = build_batch([
                 Record(offset=position, timestamp=now_ms, key=record.key, value=record.value)
@@ -104,25 +120,31 @@ class OffsetsLog:
                     persist.group_id, OFFSETS_TOPIC, partition.index,
                     outcome.error.name, outcome.message or "",
                 )
-                return False
-        return True
+                return Appended(index, outcome.error)
+        leader = partition.leader_core
+        epoch = leader.leader_epoch if leader is not None else partition.leader_epoch
+        return Appended(index, ErrorCode.NONE, epoch, partition.log.log_end_offset)
 
-    def replay_into(self, manager: GroupManager, now_ms: int) -> int:
-        """Feed every partition, in log order, to `manager`; returns the records read."""
+    async def replay_partition(self, index: int, manager: GroupManager, now_ms: int) -> int:
+        """Feed one partition, in log order up to its end, to `manager`; returns the
+        records read. Yields to other tasks between reads: a big partition must not
+        stall the broker (its groups answer COORDINATOR_LOAD_IN_PROGRESS meanwhile)."""
+        partition = self._replicas.get(OFFSETS_TOPIC, index)
+        if partition is None:
+            return 0
         count = 0
-        for index in range(self.partition_count):
-            partition = self._replicas.get(OFFSETS_TOPIC, index)
-            if partition is None:
-                continue
-            for record in _records(partition.log, f"{OFFSETS_TOPIC}-{index}"):
+        name = f"{OFFSETS_TOPIC}-{index}"
+        for records in _record_chunks(partition.log, name):
+            for record in records:
                 if record.key is None:
                     continue
                 try:
                     manager.replay(record.key, record.value, now_ms)
                 except group_records.CorruptGroupRecord as error:
-                    log.warning("skipping a bad record at %s-%d offset %d: %s",
-                                OFFSETS_TOPIC, index, record.offset, error)
+                    log.warning("skipping a bad record at %s offset %d: %s",
+                                name, record.offset, error)
                 count += 1
+            await trio.lowlevel.checkpoint()
         return count
 
 
@@ -131,8 +153,8 @@ def _chunks(items: Sequence[group_records.Record], size: int) -> Iterator[Sequen
         yield items[start:start + size]
 
 
-def _records(partition_log: PartitionLog, name: str) -> Iterator[Record]:
-    """Every record from the log start to the end, batch by batch."""
+def _record_chunks(partition_log: PartitionLog, name: str) -> Iterator[list[Record]]:
+    """Every record from the log start to the end, one read (REPLAY_READ_BYTES) at a time."""
     offset = partition_log.log_start_offset
     end = partition_log.log_end_offset
     while offset < end:
@@ -141,6 +163,7 @@ def _records(partition_log: PartitionLog, name: str) -> Iterator[Record]:
         if not spans:
             log.warning("%s: no whole batch at offset %d; replay stops there", name, offset)
             return
+        chunk: list[Record] = []
         for start, size in spans:
             # Offsets come from the header: a batch whose records do not decode is skipped.
             header = parse_header(data, start)
@@ -151,4 +174,5 @@ def _records(partition_log: PartitionLog, name: str) -> Iterator[Record]:
                 log.warning("%s: skipping a bad batch at offset %d: %s",
                             name, header.base_offset, error)
                 continue
-            yield from records
+            chunk.extend(records)
+        yield chunk

@@ -348,14 +348,22 @@ class GroupManager:
             if states is None or group.state in states
         ]
 
-    def unload(self) -> list[Effect]:
-        """Give every group up (partition moved): parked requests get NOT_COORDINATOR."""
+    def unload(self, which: Callable[[str], bool] | None = None) -> list[Effect]:
+        """Give groups up (their partition moved; all of them if `which` is None):
+        parked requests get NOT_COORDINATOR."""
         effects: list[Effect] = []
-        for group in self.groups.values():
-            effects.extend(group.unload())
-        self.groups.clear()
-        self.offsets.clear()
+        for group_id in [g for g in self.groups if which is None or which(g)]:
+            effects.extend(self.groups.pop(group_id).unload())
+        for group_id in [g for g in self.offsets if which is None or which(g)]:
+            del self.offsets[group_id]
         return effects
+
+    def adopt(self, loaded: GroupManager) -> None:
+        """Take the groups another manager replayed (one partition's, loaded apart so
+        a half-loaded partition is never seen); this manager holds none of them."""
+        assert not self.groups.keys() & loaded.groups.keys(), "adopting a group held already"
+        self.groups.update(loaded.groups)
+        self.offsets.update(loaded.offsets)
 
     # ------------------------------------------------------------ time
 
@@ -423,7 +431,7 @@ class GroupManager:
     # ------------------------------------------------------------ loading
 
     def replay(self, key: bytes, value: bytes | None, now_ms: int) -> None:
-        """Apply one __consumer_offsets record, in log order, while loading at start."""
+        """Apply one __consumer_offsets record, in log order, while loading a partition."""
         decoded = records.decode_key(key)
         group_id = decoded.group_id
         if isinstance(decoded, records.OffsetKey):

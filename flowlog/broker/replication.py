@@ -113,6 +113,8 @@ class Replication:
         self._request_ids: dict[PartitionKey, Callable[[], int]] = {}
         self._fetchers: dict[int, trio.Event] = {}
         self._nursery: trio.Nursery | None = None
+        # Called after partition roles may have changed (the group coordinator's cue).
+        self.role_listeners: list[Callable[[], None]] = []
         broker.replicas.on_synced = self.on_synced
 
     # -- life ------------------------------------------------------------------------------
@@ -153,6 +155,11 @@ class Replication:
             )
             self.apply_state(partition, state)
         self._start_fetchers()
+        self._roles_changed()
+
+    def _roles_changed(self) -> None:
+        for listener in self.role_listeners:
+            listener()
 
     def leader_config(self, partition: Partition) -> LeaderConfig:
         return LeaderConfig(
@@ -225,6 +232,7 @@ class Replication:
                 replicas=partition.state.replicas if partition.state else (self.node_id,),
                 isr=frozenset(result.isr), leader=result.leader,
                 leader_epoch=result.leader_epoch, partition_epoch=result.partition_epoch))
+            self._roles_changed()
 
     # -- acks=all --------------------------------------------------------------------------
 

@@ -84,10 +84,10 @@ async def handle_list_groups(broker: Broker, context: RequestContext, request: A
         # Unknown state names match nothing, as in Kafka.
         known = {state.value.lower(): state for state in GroupState}
         states = {known[name.lower()] for name in request.states_filter if name.lower() in known}
-    listings = broker.coordinator.list_groups(states)
+    error, listings = broker.coordinator.list_groups(states)
     return ListGroupsResponse(
         throttle_time_ms=0,
-        error_code=ErrorCode.NONE,
+        error_code=error,
         groups=[
             ListGroupsResponse.ListedGroup(
                 group_id=listing.group_id,
@@ -134,7 +134,7 @@ async def handle_describe_groups(
 
 async def handle_delete_groups(broker: Broker, context: RequestContext, request: Any) -> object:
     group_ids = list(dict.fromkeys(request.groups_names))
-    errors = broker.coordinator.delete_groups(group_ids)
+    errors = await broker.coordinator.delete_groups(group_ids)
     return DeleteGroupsResponse(
         throttle_time_ms=0,
         results=[

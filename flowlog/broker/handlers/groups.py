@@ -118,7 +118,7 @@ async def handle_leave_group(broker: Broker, context: RequestContext, request: A
         identities = [MemberIdentity(request.member_id)]
     else:
         identities = [MemberIdentity(m.member_id, m.group_instance_id) for m in request.members]
-    error, member_errors = broker.coordinator.leave(request.group_id, identities)
+    error, member_errors = await broker.coordinator.leave(request.group_id, identities)
     if version < LEAVE_BATCH_VERSION:
         # One member: its error is the answer.
         if error == ErrorCode.NONE and member_errors:

@@ -62,7 +62,7 @@ async def handle_offset_commit(broker: Broker, context: RequestContext, request:
                     leader_epoch=partition.committed_leader_epoch,
                     metadata=partition.committed_metadata,
                 ))
-    answers = iter(broker.coordinator.commit_offsets(
+    answers = iter(await broker.coordinator.commit_offsets(
         request.group_id,
         request.member_id,
         request.generation_id,
@@ -134,27 +134,28 @@ def _fetched_topics(
 async def handle_offset_fetch(broker: Broker, context: RequestContext, request: Any) -> object:
     coordinator = broker.coordinator
     if context.header.api_version < FETCH_GROUPS_BATCH_VERSION:
+        error, fetched = coordinator.fetch_offsets(request.group_id, _wanted(request.topics))
         return OffsetFetchResponse(
             throttle_time_ms=0,
-            error_code=ErrorCode.NONE,
+            error_code=error,
             topics=_fetched_topics(
-                coordinator.fetch_offsets(request.group_id, _wanted(request.topics)),
+                fetched,
                 OffsetFetchResponse.OffsetFetchResponseTopic,
                 OffsetFetchResponse.OffsetFetchResponsePartition,
             ),
         )
-    groups = [
-        OffsetFetchResponse.OffsetFetchResponseGroup(
+    groups = []
+    for group in request.groups:
+        error, fetched = coordinator.fetch_offsets(group.group_id, _wanted(group.topics))
+        groups.append(OffsetFetchResponse.OffsetFetchResponseGroup(
             group_id=group.group_id,
-            error_code=ErrorCode.NONE,
+            error_code=error,
             topics=_fetched_topics(
-                coordinator.fetch_offsets(group.group_id, _wanted(group.topics)),
+                fetched,
                 OffsetFetchResponse.OffsetFetchResponseTopics,
                 OffsetFetchResponse.OffsetFetchResponsePartitions,
             ),
-        )
-        for group in request.groups
-    ]
+        ))
     return OffsetFetchResponse(throttle_time_ms=0, groups=groups)
 
 
@@ -166,7 +167,7 @@ async def handle_offset_delete(broker: Broker, context: RequestContext, request:
         for partition in topic.partitions
     ]
     existing = [where for where in asked if known.exists(where.topic, where.partition)]
-    error, errors = broker.coordinator.delete_offsets(request.group_id, existing)
+    error, errors = await broker.coordinator.delete_offsets(request.group_id, existing)
     if error != ErrorCode.NONE:
         return OffsetDeleteResponse(error_code=error, throttle_time_ms=0, topics=[])
     by_partition = dict(zip(existing, errors, strict=True))
