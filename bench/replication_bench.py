@@ -303,6 +303,7 @@ def measure_latency(args: argparse.Namespace) -> dict[str, Any]:
     pad = os.urandom(size - HEADER.size)
     e2e_ms: list[float] = []
     ack_ms: list[float] = []
+    slow: dict[int, int] = {}  # send second -> records acked later than TARGET_P99_MS
     errors: list[str] = []
     failed = [0]
     warm_seen = threading.Event()
@@ -337,9 +338,12 @@ def measure_latency(args: argparse.Namespace) -> dict[str, Any]:
             if len(errors) < 5:
                 errors.append(str(error))
             return
-        kind, _seq, sent_ns = HEADER.unpack_from(message.value())
+        kind, seq, sent_ns = HEADER.unpack_from(message.value())
         if kind == 1:
             ack_ms.append((now - sent_ns) / 1e6)
+            if ack_ms[-1] > TARGET_P99_MS:
+                second = int(seq // args.rate)
+                slow[second] = slow.get(second, 0) + 1
 
     thread = threading.Thread(target=consume_loop, name="latency-consumer", daemon=True)
     thread.start()
@@ -402,6 +406,7 @@ def measure_latency(args: argparse.Namespace) -> dict[str, Any]:
         "e2e_max_ms": e2e[-1] if e2e else None,
         "ack_p50_ms": percentile(acks, 0.50), "ack_p99_ms": percentile(acks, 0.99),
         "ack_max_ms": acks[-1] if acks else None, "errors": errors,
+        "acks_over_target_by_send_second": dict(sorted(slow.items())),
     }
 
 
