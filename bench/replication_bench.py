@@ -14,7 +14,10 @@ flush policy unless told otherwise (both printed):
 2. throughput: ``bench.client_load produce`` (the ``make bench`` producer, in its own process
    so its CPU is not in the brokers' figures): N values of 100 B, then of 1 KiB, acks=all,
    ``linger.ms=5``, round-robin over the partitions, to the RF 1 topic, then the RF 3 one,
-   ``--repeat`` times alternately (median reported); each bounded by count and ``--time-cap``;
+   ``--repeat`` times alternately (median reported); each bounded by count and ``--time-cap``.
+   A size's two topics are deleted once it is measured: with RF 3 every byte is written
+   three times to the one disk, and left in place they pushed the dirty page cache past the
+   VM's background-writeback threshold (10% of RAM), which slowed every later part;
 3. latency: a worker process (``python -m bench.replication_bench latency-load``) sends
    100-byte records at a paced 1,000 msg/s for ``--latency-seconds`` with the send time
    (``perf_counter_ns``) in the payload, acks=all; a consumer thread in it (assigned
@@ -238,7 +241,8 @@ def run_worker(module_args: list[str], cap_s: float) -> dict[str, Any]:
     return {"error": f"exit {out.returncode}: " + " | ".join(tail)}
 
 
-def measure_throughput(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
+def measure_throughput(cluster: Cluster, admin: AdminClient, args: argparse.Namespace
+                       ) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for size in SIZES:
         count = args.count_100 if size == 100 else args.count_1k
@@ -261,12 +265,32 @@ def measure_throughput(cluster: Cluster, args: argparse.Namespace) -> dict[str, 
                         f"{result['mb_per_s']:.1f} MB/s, {result['seconds']:.2f} s, broker CPU "
                         f"{result['broker_cpu_s']:.2f} s, client CPU "
                         f"{result.get('client_cpu_s', 0):.2f} s{capped}")
+        delete_topics(admin, [f"tput-rf{rf}-{size}" for rf in (1, 3)])
         results[str(size)] = {
             "count": count,
             "runs": {f"rf{rf}": rs for rf, rs in runs.items()},
             "median": {f"rf{rf}": median_run(rs) for rf, rs in runs.items()},
         }
     return results
+
+
+def delete_topics(admin: AdminClient, topics: list[str]) -> None:
+    """Drop a load's topics once measured: their files go (and their dirty pages with them,
+    unwritten), so later parts neither write them back nor replicate them."""
+    for topic, future in admin.delete_topics(topics, request_timeout=15).items():
+        try:
+            future.result(20)
+        except (KafkaException, TimeoutError) as error:
+            log(f"  could not delete {topic}: {error}")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            listed = set(admin.list_topics(timeout=2).topics)
+        except KafkaException:
+            listed = set(topics)
+        if not listed & set(topics):
+            return
+        time.sleep(0.2)
 
 
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -689,7 +713,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--count-100", type=int, default=1_000_000,
                         help="100 B values (1,000,000)")
-    parser.add_argument("--count-1k", type=int, default=250_000, help="1 KiB values (250,000)")
+    parser.add_argument("--count-1k", type=int, default=150_000, help="1 KiB values (150,000)")
     parser.add_argument("--repeat", type=int, default=3, help="throughput runs per RF (3)")
     parser.add_argument("--time-cap", type=float, default=30.0, help="per throughput run (30 s)")
     parser.add_argument("--latency-seconds", type=float, default=10.0, help="paced phase (10 s)")
@@ -753,7 +777,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"topics created; partition leaders: {leaders}")
         if "throughput" not in args.skip:
             log("throughput ...")
-            results["throughput"] = measure_throughput(cluster, args)
+            results["throughput"] = measure_throughput(cluster, admin, args)
         if "latency" not in args.skip:
             log("latency ...")
             results["latency"] = measure_latencies(cluster, args)
