@@ -20,7 +20,10 @@ flush policy unless told otherwise (both printed):
    VM's background-writeback threshold (10% of RAM), which slowed every later part;
 3. latency: a worker process (``python -m bench.replication_bench latency-load``) sends
    100-byte records at a paced 1,000 msg/s for ``--latency-seconds`` with the send time
-   (``perf_counter_ns``) in the payload, acks=all; a consumer thread in it (assigned
+   (``perf_counter_ns``) in the payload, acks=all, ``linger.ms=5``, keyless with
+   librdkafka's default partitioner (sticky for 10 ms, as in ``make bench``; ``--round-robin``
+   sends record n to partition n % 3: three times the produce requests, and about 1.6x the
+   brokers' CPU at RF 3); a consumer thread in it (assigned
    partitions, ``fetch.wait.max.ms=10``) takes receive time minus send time (end-to-end);
    the delivery report gives the produce (ack) latency. RF 1 then RF 3;
 4. failover: an idempotent acks=all producer at 200 msg/s to one partition of an RF 3 topic
@@ -310,6 +313,8 @@ def latency_worker(argv: list[str]) -> int:
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--linger-ms", type=float, default=5.0)
     parser.add_argument("--fetch-wait-ms", type=int, default=10)
+    parser.add_argument("--round-robin", action="store_true",
+                        help="record n to partition n %% P (default: librdkafka's partitioner)")
     parser.add_argument("--warmup-cap", type=float, default=15.0)
     parser.add_argument("--drain-cap", type=float, default=10.0)
     args = parser.parse_args(argv)
@@ -407,8 +412,11 @@ def measure_latency(args: argparse.Namespace) -> dict[str, Any]:
                 time.sleep(wait)
                 break
         try:
-            producer.produce(args.topic, HEADER.pack(1, seq, time.perf_counter_ns()) + pad,
-                             partition=parts[seq % len(parts)])
+            if args.round_robin:
+                producer.produce(args.topic, HEADER.pack(1, seq, time.perf_counter_ns()) + pad,
+                                 partition=parts[seq % len(parts)])
+            else:
+                producer.produce(args.topic, HEADER.pack(1, seq, time.perf_counter_ns()) + pad)
             sent += 1
         except BufferError:
             pass
@@ -443,7 +451,7 @@ def measure_latencies(cluster: Cluster, args: argparse.Namespace) -> dict[str, A
         result = run_worker([
             "bench.replication_bench", "latency-load", "--bootstrap", cluster.addresses[0],
             "--topic", f"lat-rf{rf}", "--seconds", str(args.latency_seconds),
-            "--linger-ms", str(args.linger_ms),
+            "--linger-ms", str(args.linger_ms), *(["--round-robin"] if args.round_robin else []),
         ], args.latency_seconds + 40)
         result["broker_cpu_s"] = round(cluster.cpu_seconds() - cpu_before, 2)
         results[f"rf{rf}"] = result
@@ -667,7 +675,9 @@ def report(results: dict[str, Any]) -> dict[str, bool | None]:
         log()
         p = results["parameters"]
         log(f"latency, 100 B records at a paced 1,000 msg/s for {p['latency_seconds']:.0f} s, "
-            f"acks=all, linger.ms={p['linger_ms']:g}, consumer fetch.wait.max.ms=10")
+            f"acks=all, linger.ms={p['linger_ms']:g}, "
+            f"{'round-robin' if p['round_robin'] else 'default (sticky)'} partitioner, "
+            "consumer fetch.wait.max.ms=10")
         rf1, rf3 = latency["rf1"], latency["rf3"]
         rows = []
         for key, label in (("e2e_p50_ms", "end-to-end p50 ms"), ("e2e_p99_ms", "end-to-end p99 ms"),
@@ -719,6 +729,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency-seconds", type=float, default=10.0, help="paced phase (10 s)")
     parser.add_argument("--linger-ms", type=float, default=5.0,
                         help="latency producer's linger.ms (5, as in make bench)")
+    parser.add_argument("--round-robin", action="store_true",
+                        help="latency: record n to partition n %% 3, not librdkafka's partitioner")
     parser.add_argument("--failover-cap", type=float, default=45.0,
                         help="longest wait after a kill (45 s)")
     parser.add_argument("--skip", action="append", default=[],
@@ -776,13 +788,16 @@ def main(argv: list[str] | None = None) -> int:
         results["leaders"] = leaders
         log(f"topics created; partition leaders: {leaders}")
         if "throughput" not in args.skip:
-            log("throughput ...")
+            log(f"throughput ... (load average {os.getloadavg()[0]:.2f})")
+            results["load_average_before_throughput"] = os.getloadavg()
             results["throughput"] = measure_throughput(cluster, admin, args)
         if "latency" not in args.skip:
-            log("latency ...")
+            log(f"latency ... (load average {os.getloadavg()[0]:.2f})")
+            results["load_average_before_latency"] = os.getloadavg()
             results["latency"] = measure_latencies(cluster, args)
         if "failover" not in args.skip:
-            log("failover ...")
+            log(f"failover ... (load average {os.getloadavg()[0]:.2f})")
+            results["load_average_before_failover"] = os.getloadavg()
             results["failover"] = measure_failover(cluster, admin, args)
     except Exception as exc:
         failed = True
