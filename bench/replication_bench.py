@@ -695,8 +695,10 @@ def report(results: dict[str, Any]) -> dict[str, bool | None]:
     failover = results.get("failover")
     if failover:
         log()
+        configs = results["parameters"]["config"]
         log("failover, RF 3 partition, idempotent acks=all producer at 200 msg/s, kill -9 of "
-            "the partition leader, default timeouts")
+            "the partition leader, "
+            + (f"broker configs {configs}" if configs else "default timeouts"))
         rows = []
         for case, result in failover.items():
             ack = result.get("kill_to_first_ack_s")
