@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # e.g. make demo DEMO_ARGS="metrics-rollup --duration 10"
 DEMO_ARGS ?=
 
-.PHONY: setup tools test lint demo cluster-demo bench streams-bench streams-state-bench streams-join-bench activity-bench quix-venv clean
+.PHONY: setup tools test lint demo cluster-demo bench streams-bench streams-state-bench streams-join-bench activity-bench bench-replication quix-venv clean
 
 # apt-get needs root; use sudo when we are not root and it is there.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
@@ -68,6 +68,10 @@ bench: $(BENCH_STAMP) $(QUIX_STAMP)
 	$(BIN)/python -m bench.streams_join_bench --kind stream-table || status=$$?; \
 	$(BIN)/python -m bench.activity_bench || status=$$?; \
 	exit $$status
+
+# Issue 14: three local brokers, RF 3 against RF 1 (throughput, latency) and failover time.
+bench-replication: $(STAMP)
+	$(BIN)/python -m bench.replication_bench
 
 # The activity-tracking app's four outputs: one and two instances, and Quix Streams.
 activity-bench: $(STAMP) $(QUIX_STAMP)
