@@ -8,8 +8,7 @@ controller voter; ``flowlog.cli.cluster.node_commands`` / ``start_nodes``, free 
 ports, data in a temp dir removed at the end), **default broker timeouts** and the default
 flush policy unless told otherwise (both printed):
 
-1. topics, created up front (a just-started cluster sometimes leaves its first CreateTopics
-   unanswered, a known issue: asked again): per load an RF 1 and an RF 3 topic of 3
+1. topics, created up front: per load an RF 1 and an RF 3 topic of 3
    partitions (leaders spread over the brokers), ``min.insync.replicas=2`` on every RF 3 one;
 2. throughput: ``bench.client_load produce`` (the ``make bench`` producer, in its own process
    so its CPU is not in the brokers' figures): N values of 100 B, then of 1 KiB, acks=all,
@@ -57,7 +56,6 @@ from typing import Any
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
-    KafkaError,
     KafkaException,
     Producer,
     TopicPartition,
@@ -163,26 +161,9 @@ def wait_for_brokers(admin: AdminClient, count: int, timeout: float) -> None:
 
 
 def create_topics(admin: AdminClient, specs: list[NewTopic]) -> None:
-    """Create every topic; a request left unanswered (known issue) is asked again."""
-    pending = {spec.topic: spec for spec in specs}
-    for attempt in range(4):
-        futures = admin.create_topics(list(pending.values()), request_timeout=10)
-        for name, future in futures.items():
-            try:
-                future.result(15)
-                pending.pop(name)
-            except KafkaException as error:
-                if error.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                    pending.pop(name)
-                elif attempt == 3:
-                    raise
-            except TimeoutError:
-                if attempt == 3:
-                    raise
-        if not pending:
-            return
-        log(f"  CreateTopics unanswered for {sorted(pending)}; asking again (known issue)")
-    raise RuntimeError(f"topics not created: {sorted(pending)}")
+    """Create every topic, once."""
+    for future in admin.create_topics(specs, request_timeout=15).values():
+        future.result(20)
 
 
 def partitions_of(admin: AdminClient, topic: str, timeout: float = 2.0) -> dict[int, Any]:
