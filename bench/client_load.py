@@ -59,7 +59,7 @@ class LoadError(RuntimeError):
 
 
 # Latency payload header: kind (0 warm-up, 1 measured), sequence number, send time in ns.
-_LAT_HEADER = struct.Struct("<BqQ")
+LATENCY_HEADER = struct.Struct("<BqQ")
 
 
 def _emit(result: dict[str, Any]) -> None:
@@ -237,39 +237,54 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[idx]
 
 
-def cmd_latency(args: argparse.Namespace) -> dict[str, Any]:
-    size = max(args.size, _LAT_HEADER.size)
-    pad = os.urandom(size - _LAT_HEADER.size)
-    latencies_ms: list[float] = []
-    warm_seen = threading.Event()
-    stop = threading.Event()
-    errors: list[str] = []
+class LatencyConsumer:
+    """A consumer thread reading every partition of `topic` from the start: the warm-up
+    record seen (warm_seen) and each measured record's end-to-end latency (receive time
+    minus the send time in its header)."""
 
-    conf = {"bootstrap.servers": args.bootstrap, "group.id": f"bench-lat-{os.getpid()}"}
-    consumer = Consumer({**conf, **CONSUMER_CONF})
-    parts = _partitions(consumer, args.topic)
-    consumer.assign([TopicPartition(args.topic, p, OFFSET_BEGINNING) for p in parts])
+    def __init__(self, bootstrap: str, topic: str, extra_conf: dict[str, Any] | None = None) -> None:
+        self.latencies_ms: list[float] = []
+        self.errors: list[str] = []
+        self.warm_seen = threading.Event()
+        self._stop = threading.Event()
+        self._consumer = Consumer({"bootstrap.servers": bootstrap,
+                                   "group.id": f"bench-lat-{os.getpid()}",
+                                   **CONSUMER_CONF, **(extra_conf or {})})
+        self.partitions = _partitions(self._consumer, topic)
+        self._consumer.assign(
+            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in self.partitions])
+        self._thread = threading.Thread(target=self._run, name="latency-consumer", daemon=True)
+        self._thread.start()
 
-    def consume_loop() -> None:
+    def _run(self) -> None:
         # poll(), one message at a time: consume(num_messages=N, timeout=T) waits until it
         # has N messages or T has passed, which would add up to T to every latency.
-        while not stop.is_set():
-            msg = consumer.poll(0.05)
+        while not self._stop.is_set():
+            msg = self._consumer.poll(0.05)
             if msg is None:
                 continue
             now = time.perf_counter_ns()
             if msg.error() is not None:
-                if len(errors) < 5:
-                    errors.append(str(msg.error()))
+                if len(self.errors) < 5:
+                    self.errors.append(str(msg.error()))
                 continue
-            kind, _seq, sent_ns = _LAT_HEADER.unpack_from(msg.value() or b"")
+            kind, _seq, sent_ns = LATENCY_HEADER.unpack_from(msg.value() or b"")
             if kind == 0:
-                warm_seen.set()
+                self.warm_seen.set()
             else:
-                latencies_ms.append((now - sent_ns) / 1e6)
+                self.latencies_ms.append((now - sent_ns) / 1e6)
 
-    thread = threading.Thread(target=consume_loop, name="latency-consumer", daemon=True)
-    thread.start()
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._consumer.close()
+
+
+def cmd_latency(args: argparse.Namespace) -> dict[str, Any]:
+    size = max(args.size, LATENCY_HEADER.size)
+    pad = os.urandom(size - LATENCY_HEADER.size)
+    reader = LatencyConsumer(args.bootstrap, args.topic)
+    latencies_ms, errors, warm_seen = reader.latencies_ms, reader.errors, reader.warm_seen
     producer = Producer({"bootstrap.servers": args.bootstrap, **PRODUCER_CONF})
 
     # Warm-up: one message every 50 ms until the consumer has seen one end to end.
@@ -277,13 +292,12 @@ def cmd_latency(args: argparse.Namespace) -> dict[str, Any]:
     warm_deadline = warm_start + args.warmup_cap
     warm_sent = 0
     while not warm_seen.is_set() and time.perf_counter() < warm_deadline:
-        producer.produce(args.topic, _LAT_HEADER.pack(0, warm_sent, time.perf_counter_ns()) + pad)
+        producer.produce(args.topic, LATENCY_HEADER.pack(0, warm_sent, time.perf_counter_ns()) + pad)
         warm_sent += 1
         producer.poll(0)
         warm_seen.wait(0.05)
     if not warm_seen.is_set():
-        stop.set()
-        thread.join(5)
+        reader.stop()
         raise LoadError(f"latency warm-up: no message came back within {args.warmup_cap}s")
     warmup_s = time.perf_counter() - warm_start
 
@@ -299,7 +313,7 @@ def cmd_latency(args: argparse.Namespace) -> dict[str, Any]:
         if delay > 0:
             time.sleep(delay)
         try:
-            producer.produce(args.topic, _LAT_HEADER.pack(1, seq, time.perf_counter_ns()) + pad)
+            producer.produce(args.topic, LATENCY_HEADER.pack(1, seq, time.perf_counter_ns()) + pad)
             sent += 1
         except BufferError:
             pass
@@ -309,9 +323,7 @@ def cmd_latency(args: argparse.Namespace) -> dict[str, Any]:
     drain_deadline = time.perf_counter() + args.drain_cap
     while len(latencies_ms) < sent and time.perf_counter() < drain_deadline:
         time.sleep(0.02)
-    stop.set()
-    thread.join(5)
-    consumer.close()
+    reader.stop()
     values = sorted(latencies_ms)
     return {
         "rate": args.rate,

@@ -44,7 +44,6 @@ import argparse
 import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -54,11 +53,8 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
     KafkaException,
     Producer,
-    TopicPartition,
 )
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -76,7 +72,7 @@ LOAD_GRACE_S = 30.0
 START_TIMEOUT_S = 60.0
 # Payload header of the latency and failover records: kind (0 warm-up, 1 measured),
 # sequence number, send time (perf_counter_ns in the latency worker).
-HEADER = struct.Struct("<BqQ")
+HEADER = client_load.LATENCY_HEADER
 FLUSH_DEFAULT_TEXT = (
     "default: log.flush.interval.messages and log.flush.interval.ms unset (Long.MAX_VALUE), "
     "so no fsync on the produce path; acknowledged data is in the OS page cache, as with "
@@ -313,35 +309,13 @@ def latency_worker(argv: list[str]) -> int:
 def measure_latency(args: argparse.Namespace) -> dict[str, Any]:
     size = max(args.size, HEADER.size)
     pad = os.urandom(size - HEADER.size)
-    e2e_ms: list[float] = []
     ack_ms: list[float] = []
     slow: dict[int, int] = {}  # send second -> records acked later than TARGET_P99_MS
-    errors: list[str] = []
     failed = [0]
-    warm_seen = threading.Event()
-    stop = threading.Event()
-    consumer = Consumer({
-        "bootstrap.servers": args.bootstrap, "group.id": f"rbench-lat-{os.getpid()}",
-        **client_load.CONSUMER_CONF, "fetch.wait.max.ms": args.fetch_wait_ms,
-    })
-    parts = client_load._partitions(consumer, args.topic)
-    consumer.assign([TopicPartition(args.topic, p, OFFSET_BEGINNING) for p in parts])
-
-    def consume_loop() -> None:
-        while not stop.is_set():
-            message = consumer.poll(0.05)
-            if message is None:
-                continue
-            now = time.perf_counter_ns()
-            if message.error() is not None:
-                if len(errors) < 5:
-                    errors.append(str(message.error()))
-                continue
-            kind, _seq, sent_ns = HEADER.unpack_from(message.value() or b"")
-            if kind == 0:
-                warm_seen.set()
-            else:
-                e2e_ms.append((now - sent_ns) / 1e6)
+    reader = client_load.LatencyConsumer(args.bootstrap, args.topic,
+                                         {"fetch.wait.max.ms": args.fetch_wait_ms})
+    e2e_ms, parts, warm_seen = reader.latencies_ms, reader.partitions, reader.warm_seen
+    errors = reader.errors
 
     def delivered(error: Any, message: Any) -> None:
         now = time.perf_counter_ns()
@@ -357,8 +331,6 @@ def measure_latency(args: argparse.Namespace) -> dict[str, Any]:
                 second = int(seq // args.rate)
                 slow[second] = slow.get(second, 0) + 1
 
-    thread = threading.Thread(target=consume_loop, name="latency-consumer", daemon=True)
-    thread.start()
     producer = Producer({"bootstrap.servers": args.bootstrap, "acks": "all",
                          "linger.ms": args.linger_ms, "on_delivery": delivered})
     # Warm-up: one record every 50 ms until the consumer has seen one end to end.
@@ -371,8 +343,7 @@ def measure_latency(args: argparse.Namespace) -> dict[str, Any]:
         producer.poll(0)
         warm_seen.wait(0.05)
     if not warm_seen.is_set():
-        stop.set()
-        thread.join(5)
+        reader.stop()
         raise RuntimeError(f"warm-up: no record came back within {args.warmup_cap} s")
     warmup_s = time.perf_counter() - warm_start
     # Paced: record n is due at t0 + n / rate; the wait serves delivery reports (poll), so
@@ -407,9 +378,7 @@ def measure_latency(args: argparse.Namespace) -> dict[str, Any]:
     deadline = time.perf_counter() + args.drain_cap
     while len(e2e_ms) < sent and time.perf_counter() < deadline:
         time.sleep(0.02)
-    stop.set()
-    thread.join(5)
-    consumer.close()
+    reader.stop()
     e2e = sorted(e2e_ms)
     acks = sorted(ack_ms)
     return {

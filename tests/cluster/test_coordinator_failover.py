@@ -3,14 +3,18 @@ coordinator killed with SIGKILL, committed offsets intact, the consumers carry o
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import struct
 import time
-from collections.abc import Iterator
 from typing import Any
 
-from cluster_helpers import FAST_CLUSTER, controller_id, topic_layout, wait_for
+from cluster_helpers import (
+    FAST_CLUSTER,
+    brokers_output_on_failure,
+    controller_id,
+    topic_layout,
+    wait_for,
+)
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -27,29 +31,12 @@ AFTER = 200
 CONFIG = {**FAST_CLUSTER, "group.initial.rebalance.delay.ms": "300"}
 
 
-@contextlib.contextmanager
-def _brokers_output_on_failure(cluster: Any) -> Iterator[None]:
-    try:
-        yield
-    except BaseException:
-        for node_id, broker in cluster.brokers.items():
-            print(f"----- broker {node_id} -----")
-            print("".join(broker.output)[-20_000:])
-        raise
-
-
-def _create_topic(bootstrap: str) -> dict[int, tuple[int, list[int], list[int]]] | None:
-    """Retried by wait_for: a just-started cluster sometimes leaves the first
-    CreateTopics unanswered (docs/replication.md, known issue)."""
+def _create_topic(bootstrap: str) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     (future,) = admin.create_topics([NewTopic(TOPIC, PARTITIONS, 3)]).values()
-    try:
-        future.result(timeout=8)
-    except KafkaException as error:
-        if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-            raise
-    layout = topic_layout(bootstrap, TOPIC)
-    return layout if layout is not None and len(layout) == PARTITIONS else None
+    future.result(timeout=15)
+    wait_for("the topic's layout", lambda: (layout := topic_layout(bootstrap, TOPIC))
+             and len(layout) == PARTITIONS)
 
 
 def _produce(bootstrap: str, producer: Producer, first: int, count: int) -> None:
@@ -158,13 +145,13 @@ def _heartbeat_error(port: int) -> ErrorCode:
 
 def test_a_group_keeps_its_committed_offsets_across_a_coordinator_failover(cluster_factory) -> None:  # type: ignore[no-untyped-def]
     cluster = cluster_factory(3, CONFIG)
-    with _brokers_output_on_failure(cluster):
+    with brokers_output_on_failure(cluster):
         _coordinator_failover(cluster)
 
 
 def _coordinator_failover(cluster: Any) -> None:
     wait_for("a controller", lambda: controller_id(cluster.bootstrap) >= 0)
-    wait_for("the topic", lambda: _create_topic(cluster.bootstrap), timeout_s=40)
+    _create_topic(cluster.bootstrap)
     producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all",
                          "enable.idempotence": True, "linger.ms": 5,
                          "message.timeout.ms": 40000})
@@ -221,7 +208,7 @@ def _coordinator_failover(cluster: Any) -> None:
 
 def test_commits_in_flight_across_a_coordinator_kill(cluster_factory) -> None:  # type: ignore[no-untyped-def]
     cluster = cluster_factory(3, CONFIG)
-    with _brokers_output_on_failure(cluster):
+    with brokers_output_on_failure(cluster):
         _kill_while_committing(cluster)
 
 
@@ -229,7 +216,7 @@ def _kill_while_committing(cluster: Any) -> None:
     """The consumers read and commit while the coordinator dies: no acknowledged
     commit goes back, and nothing below one is delivered again."""
     wait_for("a controller", lambda: controller_id(cluster.bootstrap) >= 0)
-    wait_for("the topic", lambda: _create_topic(cluster.bootstrap), timeout_s=40)
+    _create_topic(cluster.bootstrap)
     producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all",
                          "enable.idempotence": True, "linger.ms": 5,
                          "message.timeout.ms": 40000})
