@@ -38,6 +38,7 @@ from flowlog.protocol.messages.offset_for_leader_epoch import OffsetForLeaderEpo
 from flowlog.replication.delayed_core import DelayedProduce
 from flowlog.replication.follower_core import (
     Action,
+    AdvanceLogStart,
     Append,
     FollowerConfig,
     SetHighWatermark,
@@ -55,6 +56,7 @@ from flowlog.replication.messages import (
     PartitionState,
 )
 from flowlog.replication.purgatory_core import Parked, Purgatory
+from flowlog.storage.errors import LogClosedError, OffsetOutOfRangeError
 
 if TYPE_CHECKING:
     from flowlog.broker.broker import Broker
@@ -202,6 +204,15 @@ class Replication:
     def _on_partition_change(self, partition: Partition) -> None:
         for operation in self.produces.check_and_complete((partition.topic, partition.index)):
             self._wake(operation)
+
+    async def _advance_log_start(self, partition: Partition, offset: int) -> None:
+        try:
+            await partition.delete_records_before(offset)
+        except (OffsetOutOfRangeError, LogClosedError):
+            pass  # truncated or closed meanwhile: the next fetch answer says it again
+        else:
+            log.debug("%s-%d: log start moved to the leader's, %d", partition.topic,
+                      partition.index, offset)
 
     # -- AlterPartition --------------------------------------------------------------------
 
@@ -453,5 +464,8 @@ class Replication:
                 partition.append_as_follower(action.records, now_ms)
             elif isinstance(action, SetHighWatermark):
                 pass  # the follower core holds it
+            elif isinstance(action, AdvanceLogStart) and self._nursery is not None:
+                # Under the partition's flush lock (segments are deleted): a task.
+                self._nursery.start_soon(self._advance_log_start, partition, action.offset)
             else:  # pragma: no cover
                 raise AssertionError(f"unexpected action {action!r}")

@@ -12,7 +12,7 @@ end); if the leader answered with an epoch we do not have, truncate to the end o
 our largest smaller epoch and ask again.
 
 The core only decides. It returns actions (truncate, append, move the high
-watermark) for the shell to carry out on the log, in order, and reads the log back
+watermark, move the log start) for the shell to carry out on the log, in order, and reads the log back
 through ReplicaLog. When the next fetch is sent is the shell's choice: its fetch
 offset tells the leader what this replica holds, so a shell that promises durable
 acks flushes before fetching again.
@@ -72,7 +72,15 @@ class SetHighWatermark:
     offset: int
 
 
-Action = Truncate | TruncateFullyAndStartAt | Append | SetHighWatermark
+@attrs.frozen
+class AdvanceLogStart:
+    """Delete the records below offset: the leader's log start moved past ours
+    (retention or DeleteRecords there), as Kafka's follower does."""
+
+    offset: int
+
+
+Action = Truncate | TruncateFullyAndStartAt | Append | SetHighWatermark | AdvanceLogStart
 
 
 class FollowerProtocolError(ValueError):
@@ -171,6 +179,11 @@ class PartitionFollower:
             # Never back: a new leader may not yet know the high watermark we had.
             self.high_watermark = high_watermark
             actions.append(SetHighWatermark(high_watermark))
+        # Follow the leader's log start, but never past what is committed here (Kafka's
+        # maybeIncrementLogStartOffset refuses a start above the high watermark).
+        log_start = min(answer.log_start_offset, self.high_watermark)
+        if log_start > self.log.log_start_offset:
+            actions.append(AdvanceLogStart(log_start))
         return actions
 
     # --- truncation --------------------------------------------------------------------

@@ -196,3 +196,26 @@ def test_a_lagging_follower_leaves_the_isr_and_comes_back(cluster_factory) -> No
         wait_for("the follower back in the ISR",
                  lambda: follower in topic_layout(f"127.0.0.1:{port}", "lagging")[0][2],  # type: ignore[index]
                  timeout_s=30)
+
+
+def test_followers_follow_the_leaders_log_start(cluster_factory) -> None:  # type: ignore[no-untyped-def]
+    cluster = cluster_factory(3, FAST_CLUSTER)
+    with brokers_output_on_failure(cluster):
+        leader = _create(cluster.bootstrap, "trimmed", 2)[0][0]
+        values = [b"t-%03d" % n for n in range(100)]
+        assert _produce(cluster.bootstrap, "trimmed", values) == values
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        (deleted,) = admin.delete_records([TopicPartition("trimmed", 0, 60)]).values()
+        assert deleted.result(timeout=15).low_watermark == 60
+        # Followers learn the leader's start from their next fetch answers; one of them
+        # leads once the leader is gone, and its log starts there too.
+        time.sleep(1.5)
+        cluster.brokers[leader].kill()
+        others = _survivors(cluster)
+        wait_for("a new leader", lambda: topic_layout(others, "trimmed")[0][0]  # type: ignore[index]
+                 not in (leader, -1), timeout_s=30)
+        consumer = Consumer({"bootstrap.servers": others, "group.id": "trim-check"})
+        low, high = wait_for("the new leader's offsets", lambda: consumer.get_watermark_offsets(
+            TopicPartition("trimmed", 0), timeout=5))
+        consumer.close()
+        assert (low, high) == (60, 100)

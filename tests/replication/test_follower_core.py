@@ -9,6 +9,7 @@ import pytest
 from flowlog.protocol.errors import ErrorCode
 from flowlog.replication.follower_core import (
     Action,
+    AdvanceLogStart,
     Append,
     FollowerConfig,
     FollowerProtocolError,
@@ -169,3 +170,17 @@ def test_records_below_our_log_end_are_refused() -> None:
     with pytest.raises(FollowerProtocolError):
         follower.on_fetch_answer(FetchAnswer(request.request_id, ErrorCode.NONE, 0, 0,
                                              records=_leader_records([5, 5, 5], 0)), 1)
+
+
+def test_the_leaders_log_start_is_followed_up_to_the_high_watermark() -> None:
+    log = _log([1, 1, 1, 1])
+    follower = _follower(log, epoch=1, high_watermark=2)
+    request = follower.poll(now_ms=0)
+    assert request is not None
+    # The leader deleted up to 3 (DeleteRecords, retention), but only 2 is committed here.
+    actions = follower.on_fetch_answer(FetchAnswer(request.request_id, ErrorCode.NONE, 2, 3), 1)
+    assert actions == [AdvanceLogStart(2)]
+    request = follower.poll(now_ms=2)
+    assert request is not None
+    actions = follower.on_fetch_answer(FetchAnswer(request.request_id, ErrorCode.NONE, 4, 3), 3)
+    assert actions == [SetHighWatermark(4), AdvanceLogStart(3)]
