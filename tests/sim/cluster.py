@@ -183,6 +183,10 @@ class SimCluster:
         node.raft.peer_gone(gone_id)
         self._after(node)
 
+    def after(self, node_id: int) -> None:
+        """A test poked the node directly: hand out its Ready and check, as after an event."""
+        self._after(self.nodes[node_id])
+
     def up_nodes(self) -> list[RaftNode]:
         return [node.raft for node in self.nodes.values() if node.raft is not None]
 
