@@ -14,11 +14,12 @@ advertised address then fences a live broker once, not every time it heartbeats.
 
 from __future__ import annotations
 
-import errno
 import logging
 from collections.abc import Callable, Mapping
 
 import trio
+
+from flowlog.connection_errors import is_refusal
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +43,9 @@ async def _dial(address: Address) -> trio.SocketStream | None:
             return await trio.open_tcp_stream(*address)
         return None
     except OSError as error:
-        if _is_refusal(error):
+        if is_refusal(error):
             raise _Refused from error
         return None
-
-
-def _is_refusal(error: BaseException) -> bool:
-    if isinstance(error, ConnectionRefusedError) or getattr(error, "errno", None) == errno.ECONNREFUSED:
-        return True
-    # trio reports a failed multi-address dial with the attempts as causes.
-    causes = [error.__cause__, *getattr(error, "exceptions", ())]
-    return any(cause is not None and _is_refusal(cause) for cause in causes)
 
 
 async def watch_broker(

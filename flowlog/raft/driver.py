@@ -1,17 +1,21 @@
 """The trio shell around RaftNode: storage, transport, timer, and the Ready loop.
 
-One task owns the node. It takes inputs (peer messages, timer ticks) from one bounded
-channel and, after each batch, handles every Ready in the contract's order: persist
-with fsync (in a worker thread), then send, then apply, then advance. Proposals call
-the node directly (trio runs one task at a time) and wake the loop.
+One task owns the node. It takes inputs (peer messages, timer ticks, a link's proof
+that a peer's process is gone) from one bounded channel and, after each batch, handles
+every Ready in the contract's order: persist with fsync (in a worker thread), then
+send, then apply, then advance. Proposals call the node directly (trio runs one task
+at a time) and wake the loop.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import random
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 import trio
 
 from flowlog.raft.file_storage import FileRaftStorage
@@ -20,11 +24,23 @@ from flowlog.raft.raft_core import RaftNode
 from flowlog.raft.ready import ProposeResult, RaftConfig, Ready
 from flowlog.raft.transport import PeerLink, serve_connection
 
+log = logging.getLogger(__name__)
+
 TICK = "tick"
 WAKE = "wake"
 INBOX_MAX = 4096
 # Inputs stepped before the next Ready is handled: batches fsyncs under load.
 INPUTS_PER_BATCH_MAX = 256
+
+
+@attrs.frozen
+class PeerGone:
+    """An inbox item: the peer's link has proof that its process is gone."""
+
+    peer: int
+
+
+Input = Message | str | PeerGone
 
 
 class StateMachine:
@@ -62,12 +78,12 @@ class RaftDriver:
         self.state_machine = state_machine or StateMachine()
         self._listeners = listeners
         self._links = {
-            peer: PeerLink(host, port)
+            peer: PeerLink(host, port, on_gone=functools.partial(self._put, PeerGone(peer)))
             for peer, (host, port) in peer_addresses.items()
             if peer != config.node_id
         }
         self._tick_interval_s = tick_interval_s
-        self._inbox_send, self._inbox_receive = trio.open_memory_channel[Message | str](INBOX_MAX)
+        self._inbox_send, self._inbox_receive = trio.open_memory_channel[Input](INBOX_MAX)
         self._changed = trio.Event()
 
     async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -127,9 +143,14 @@ class RaftDriver:
             else:
                 self._handle_input(item)
 
-    def _handle_input(self, item: Message | str) -> None:
+    def _handle_input(self, item: Input) -> None:
         if item == TICK:
             self.node.tick()
+        elif isinstance(item, PeerGone):
+            if item.peer == self.node.leader_id:
+                log.info("raft node %d: leader %d's process is gone (connection refused): "
+                         "campaigning early", self.config.node_id, item.peer)
+            self.node.peer_gone(item.peer)
         elif not isinstance(item, str):
             self.node.step(item)
 
@@ -163,7 +184,7 @@ class RaftDriver:
         for entry in ready.committed_entries:
             self.state_machine.apply(entry)
 
-    def _put(self, item: Message | str) -> None:
+    def _put(self, item: Input) -> None:
         try:
             self._inbox_send.send_nowait(item)
         except trio.WouldBlock:

@@ -1,6 +1,7 @@
 """RaftNode: one voter's Raft state machine, sans-IO (no clock, no I/O, no own randomness).
 
-Inputs: step(message), tick(), propose(payload), compact(snapshot), advance(ready).
+Inputs: step(message), tick(), peer_gone(peer), propose(payload), compact(snapshot),
+advance(ready).
 Output: ready(), a Ready holding what to persist, send and apply (see ready.Ready).
 
 The persist-before-send contract: the driver makes a Ready's snapshot, entries and
@@ -15,7 +16,9 @@ Beyond the Raft paper (Ongaro's thesis ch. 9): pre-vote (a node campaigns at a n
 term only after a majority says it could win, so a rejoining node does not depose a
 healthy leader), check-quorum (a leader that has not heard from a majority within an
 election timeout steps down) and leader stickiness (a node that heard from a leader
-within the election timeout ignores vote requests). Voters are fixed by the config.
+within the election timeout ignores vote requests), lifted early by peer_gone(): a
+follower with proof that its leader's process died forgets it and campaigns soon.
+Voters are fixed by the config.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ from flowlog.raft.ready import (
 )
 
 LEADER_MESSAGES = (AppendRequest, HeartbeatRequest, SnapshotRequest)
+# A follower that saw its leader's process die campaigns within election_timeout / this.
+LEADER_GONE_DELAY_DIVISOR = 4
 
 
 class Role(enum.Enum):
@@ -107,6 +112,21 @@ class RaftNode:
             self._election_elapsed_ticks += 1
             if self._election_elapsed_ticks >= self._randomized_election_timeout_ticks:
                 self._become_pre_candidate()
+
+    def peer_gone(self, peer: int) -> None:
+        """The driver has proof that `peer`'s process is gone (its connection ended and a
+        redial was refused: nothing listens any more). If it is our leader, forget it and
+        campaign after a short random delay instead of a whole election timeout. Having
+        forgotten the leader, we also grant the pre-votes of others who saw it die; a node
+        without the proof keeps its leader and refuses them (leader stickiness). Elections
+        stay as safe as ever: this only moves when a pre-vote starts."""
+        if self.role is not Role.FOLLOWER or peer == NO_NODE or peer != self.leader_id:
+            return
+        self.leader_id = NO_NODE
+        self._election_elapsed_ticks = 0
+        # Random, so that the survivors rarely campaign at once and split the vote.
+        window = max(1, self.config.election_timeout_ticks // LEADER_GONE_DELAY_DIVISOR)
+        self._randomized_election_timeout_ticks = self._random.randrange(1, window + 1)
 
     def propose(self, payload: bytes) -> ProposeResult:
         if self.role is not Role.LEADER:

@@ -2,8 +2,9 @@
 
 A frame is a uint32 big-endian length, then that many bytes of `codec.encode(message)`.
 Each peer has one outbound connection, opened lazily and reopened after a failure; a
-message that cannot be queued or sent is dropped (Raft retries what matters). Inbound
-connections deliver decoded messages to a callback; a bad frame closes the connection.
+message that cannot be queued or sent is dropped (Raft retries what matters). A link
+also reports when the peer's process is gone (see PeerLink). Inbound connections
+deliver decoded messages to a callback; a bad frame closes the connection.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 
 import trio
 
+from flowlog.connection_errors import is_refusal
 from flowlog.raft.codec import RaftDecodeError, decode, encode
 from flowlog.raft.messages import Message
 
@@ -55,12 +57,20 @@ class FrameReader:
 
 
 class PeerLink:
-    """The outbound side to one peer."""
+    """The outbound side to one peer.
 
-    def __init__(self, host: str, port: int) -> None:
+    The peer never writes on this connection, so a read that ends means the connection
+    did. If the redial that follows is refused (nothing listens at the address any
+    more), the peer's process is gone: `on_gone()` is called, once per lost connection.
+    A refusal before any connection was accepted proves nothing (the peer may not have
+    started yet), nor does a dial that fails otherwise (a partition, a stalled host).
+    """
+
+    def __init__(self, host: str, port: int, on_gone: Callable[[], None] | None = None) -> None:
         self.host = host
         self.port = port
         self.dropped_count = 0
+        self._on_gone = on_gone
         self._send_channel, self._receive_channel = trio.open_memory_channel[bytes](
             OUTBOUND_QUEUE_MAX
         )
@@ -73,19 +83,44 @@ class PeerLink:
 
     async def run(self) -> None:
         """Connect, send queued frames, reconnect after failures; runs until cancelled."""
+        lost_connection = False  # an accepted connection ended, no redial accepted since
         while True:
             try:
                 stream = await trio.open_tcp_stream(self.host, self.port)
-            except OSError:
+            except OSError as error:
+                if lost_connection and is_refusal(error):
+                    lost_connection = False
+                    if self._on_gone is not None:
+                        self._on_gone()
                 await trio.sleep(RECONNECT_DELAY_S)
                 continue
+            lost_connection = True
             async with stream:
-                try:
-                    async for data in self._receive_channel:
-                        await stream.send_all(data)
-                except (OSError, trio.BrokenResourceError):
-                    self.dropped_count += 1
+                await self._carry(stream)
             await trio.sleep(RECONNECT_DELAY_S)
+
+    async def _carry(self, stream: trio.SocketStream) -> None:
+        """Send queued frames until the connection fails or the peer closes it."""
+
+        async def send_queued() -> None:
+            try:
+                async for data in self._receive_channel:
+                    await stream.send_all(data)
+            except (OSError, trio.BrokenResourceError):
+                self.dropped_count += 1
+            nursery.cancel_scope.cancel()
+
+        async def watch_close() -> None:
+            try:
+                while await stream.receive_some(RECEIVE_CHUNK_BYTES):
+                    pass  # The peer writes nothing here; ignore it if it ever does.
+            except (OSError, trio.BrokenResourceError):
+                pass
+            nursery.cancel_scope.cancel()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send_queued)
+            nursery.start_soon(watch_close)
 
 
 async def serve_connection(stream: trio.abc.Stream, deliver: Callable[[Message], None]) -> None:

@@ -1,8 +1,10 @@
-"""Three trio drivers on 127.0.0.1: elect, commit, lose the leader, recover."""
+"""Three trio drivers on 127.0.0.1: elect, commit, lose the leader, recover; a killed
+leader's survivors campaign at once; a link's proof that a peer's process is gone."""
 
 from __future__ import annotations
 
 import functools
+import socket
 from pathlib import Path
 
 import trio
@@ -12,6 +14,7 @@ from flowlog.raft.file_storage import FileRaftStorage
 from flowlog.raft.messages import Entry, EntryKind, HardState, Snapshot
 from flowlog.raft.raft_core import Role
 from flowlog.raft.ready import Proposal, RaftConfig, Ready
+from flowlog.raft.transport import RECONNECT_DELAY_S, PeerLink
 
 TICK_INTERVAL_S = 0.02
 TEST_TIMEOUT_S = 30
@@ -39,9 +42,16 @@ class Node:
         self.driver: RaftDriver | None = None
         self.recorder = Recorder()
 
-    async def start(self, nursery: trio.Nursery, addresses: dict[int, tuple[str, int]]) -> None:
+    async def start(
+        self,
+        nursery: trio.Nursery,
+        addresses: dict[int, tuple[str, int]],
+        election_timeout_ticks: int = 10,
+    ) -> None:
         self.recorder = Recorder()
-        config = RaftConfig(self.node_id, set(addresses), election_timeout_ticks=10)
+        config = RaftConfig(
+            self.node_id, set(addresses), election_timeout_ticks=election_timeout_ticks
+        )
         driver = RaftDriver(
             config, self.directory, self.listeners, addresses, self.recorder,
             tick_interval_s=TICK_INTERVAL_S, seed=self.node_id,
@@ -116,6 +126,76 @@ async def test_three_drivers_elect_commit_and_survive_losing_the_leader(tmp_path
                 b"first0", b"first1", b"first2", b"after the leader died", b"all three again"
             ]
             nursery.cancel_scope.cancel()
+
+
+async def test_the_survivors_of_a_killed_leader_elect_long_before_their_timeout(
+    tmp_path: Path,
+) -> None:
+    """Node 1 times out after 0.2 s and leads; nodes 2 and 3 would wait 10-20 s. They
+    elect a leader within 5 s only because their links saw node 1's process go (the
+    connection ended and a redial was refused) and they campaigned at once."""
+    nodes = [
+        Node(node_id, tmp_path / f"node{node_id}", await trio.open_tcp_listeners(0, host="127.0.0.1"))
+        for node_id in (1, 2, 3)
+    ]
+    addresses = {node.node_id: ("127.0.0.1", node.port) for node in nodes}
+    long_timeout_ticks = round(10 / TICK_INTERVAL_S)
+    with trio.fail_after(TEST_TIMEOUT_S):
+        async with trio.open_nursery() as nursery:
+            for node in nodes:
+                timeout = 10 if node.node_id == 1 else long_timeout_ticks
+                await node.start(nursery, addresses, election_timeout_ticks=timeout)
+            leader = await wait_for_leader(nodes)
+            assert leader.node_id == 1
+            await propose_and_wait(leader, nodes, b"before")
+            old_term = leader.driver.node.term if leader.driver else 0
+
+            await leader.kill()
+            survivors = nodes[1:]
+            with trio.fail_after(5):
+                new_leader = await wait_for_leader(survivors)
+            assert new_leader.driver is not None
+            assert new_leader.driver.node.term == old_term + 1
+            await propose_and_wait(new_leader, survivors, b"after")
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_link_reports_a_peer_gone_only_after_it_had_accepted(tmp_path: Path) -> None:
+    gone = trio.Event()
+    (listener,) = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listener.socket.getsockname()[1]
+    with trio.fail_after(TEST_TIMEOUT_S):
+        async with trio.open_nursery() as nursery:
+            # Nothing ever listened at this address: refusals prove nothing.
+            never = _unused_port()
+            nursery.start_soon(PeerLink("127.0.0.1", never, on_gone=gone.set).run)
+            await trio.sleep(5 * RECONNECT_DELAY_S)
+            assert not gone.is_set()
+            nursery.cancel_scope.cancel()
+        async with trio.open_nursery() as nursery:
+            accepted: list[trio.SocketStream] = []
+            accepted_event = trio.Event()
+
+            async def accept() -> None:
+                accepted.append(await listener.accept())
+                accepted_event.set()
+
+            nursery.start_soon(accept)
+            nursery.start_soon(PeerLink("127.0.0.1", port, on_gone=gone.set).run)
+            await accepted_event.wait()
+            await trio.sleep(2 * RECONNECT_DELAY_S)
+            assert not gone.is_set()  # an idle, open connection is a live peer
+            # The process "dies": its listener and its connections close.
+            await listener.aclose()
+            await accepted[0].aclose()
+            await gone.wait()
+            nursery.cancel_scope.cancel()
+
+
+def _unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def test_file_storage_survives_a_torn_tail(tmp_path: Path) -> None:

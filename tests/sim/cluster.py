@@ -4,7 +4,9 @@ Each node is a RaftNode driven exactly as a real driver would: a Ready is persis
 after a simulated fsync delay, only then are its messages sent and its committed
 entries applied, and then the node is advanced. A crash drops the node object and any
 Ready whose fsync had not completed (optionally leaving a torn prefix of its writes);
-a restart rebuilds the node from its SimDisk. Invariants are checked after every event.
+a restart rebuilds the node from its SimDisk, and the survivors that can reach a crashed
+node get the proof that it is gone (RaftNode.peer_gone), as the real transport's
+refused redial gives it. Invariants are checked after every event.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ TICK_MS = 10
 ELECTION_TIMEOUT_TICKS = 10
 HEARTBEAT_INTERVAL_TICKS = 2
 FSYNC_DELAY_MS_MAX = 4
+# How long after a crash a survivor's link has its proof (the connection ends, a redial
+# is refused): the real transport's reconnect delay is an election timeout / 20.
+GONE_PROOF_DELAY_MS = (1, 20)
 TRACE_LENGTH = 80
 # A runaway run (a message storm) fails instead of hanging the test suite.
 EVENTS_PER_RUN_MAX = 2_000_000
@@ -57,6 +62,8 @@ class SimCluster:
     ) -> None:
         self.seed_text = seed_text
         self.rng = random.Random(seed_text)
+        # Its own stream, so the proof of a crash leaves the other draws as they were.
+        self._proof_rng = random.Random(f"{seed_text}:proof")
         self.network = SimNetwork(random.Random(f"{seed_text}:network"))
         self.checker = InvariantChecker()
         self.compaction_interval_entries = compaction_interval_entries
@@ -142,6 +149,43 @@ class SimCluster:
         node.incarnation += 1
         self.note("crash", (node_id, torn))
         self.stats["crash_torn"] += torn
+        self._prove_gone(node_id)
+
+    def _prove_gone(self, node_id: int) -> None:
+        """Each survivor whose links to the crashed node are not cut learns that it is
+        gone, as the real transport would: its connection ends and a redial is refused.
+        Not if the node restarted first (the redial would be accepted), nor across a cut
+        (no FIN, no refusal: a dial there times out and proves nothing)."""
+        incarnation = self.nodes[node_id].incarnation
+        for other_id, other in self.nodes.items():
+            if other_id == node_id or other.raft is None:
+                continue
+            cut = self.network.cut_links
+            if (node_id, other_id) in cut or (other_id, node_id) in cut:
+                continue
+            delay_ms = self._proof_rng.randint(*GONE_PROOF_DELAY_MS)
+            self.schedule(
+                delay_ms,
+                functools.partial(self._deliver_gone, other_id, other.incarnation, node_id,
+                                  incarnation),
+            )
+
+    def _deliver_gone(
+        self, node_id: int, incarnation: int, gone_id: int, gone_incarnation: int
+    ) -> None:
+        node, gone = self.nodes[node_id], self.nodes[gone_id]
+        if node.incarnation != incarnation or node.raft is None:
+            return
+        if gone.incarnation != gone_incarnation or gone.raft is not None:
+            return  # It restarted: the redial was accepted.
+        if node.raft.leader_id == gone_id:
+            self.note("leader gone", (node_id, gone_id))
+        node.raft.peer_gone(gone_id)
+        self._after(node)
+
+    def after(self, node_id: int) -> None:
+        """A test poked the node directly: hand out its Ready and check, as after an event."""
+        self._after(self.nodes[node_id])
 
     def up_nodes(self) -> list[RaftNode]:
         return [node.raft for node in self.nodes.values() if node.raft is not None]

@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable
 
 from flowlog.raft.messages import Message, VoteResponse
+from flowlog.raft.raft_core import Role
 
 from .cluster import SimCluster
 from .network import LinkFaults
@@ -92,6 +93,18 @@ class FaultInjector:
         if up:
             self._crash_and_restart(self.rng.choice(up), BLIP_RESTART_DELAY_MS)
 
+    def false_proof(self) -> None:
+        """Tell one follower that its leader is gone while the leader lives (a wrong
+        refusal): an early pre-vote, never a safety matter."""
+        followers = [
+            raft for raft in self.cluster.up_nodes()
+            if raft.role is Role.FOLLOWER and raft.leader_id in self.cluster.nodes
+        ]
+        if followers:
+            follower = self.rng.choice(followers)
+            follower.peer_gone(follower.leader_id)
+            self.cluster.after(follower.node_id)
+
     def restart(self) -> None:
         down = sorted(n for n, node in self.cluster.nodes.items() if node.raft is None)
         if down:
@@ -159,4 +172,5 @@ FAULTS: dict[str, Callable[[FaultInjector], None]] = {
     "crash_leader": FaultInjector.crash_leader,
     "blip": FaultInjector.blip,
     "restart": FaultInjector.restart,
+    "false_proof": FaultInjector.false_proof,
 }

@@ -41,7 +41,7 @@ SCENARIOS = {
         Scenario(
             "mixed",
             {"partition": 3, "isolate_leader": 2, "one_way": 2, "heal": 4, "crash": 1,
-             "crash_leader": 1, "blip": 1, "restart": 3, "links": 2},
+             "crash_leader": 1, "blip": 1, "restart": 3, "links": 2, "false_proof": 1},
         ),
         Scenario("leader_isolation", {"isolate_leader": 3, "heal": 2, "links": 1},
                  fault_interval_ms=(100, 600)),
