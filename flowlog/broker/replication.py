@@ -449,6 +449,12 @@ class Replication:
             if partition.follower_core is not None:
                 partition.follower_core.on_fetch_answer(
                     FetchAnswer(request.request_id, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION), now_ms)
+        # The flush policy holds for a follower's appends too, before its next fetch
+        # reports them to the leader: with log.flush.interval.messages=1 an acks=all
+        # record is then on every ISR member's disk when it is acknowledged (Kafka's
+        # follower flushes in its append path the same way).
+        for key in answered:
+            await fetches[key][0].flush_if_due(now_ms)
 
     def _apply(self, partition: Partition, actions: list[Action]) -> None:
         now_ms = self.clock_ms()
