@@ -75,6 +75,8 @@ PARKED_REQUESTS_MAX = 100_000
 TIMER_MIN_WAIT_MS = 1
 # How long a group write may wait for the high watermark (Kafka's offsets.commit.timeout.ms).
 OFFSETS_COMMIT_TIMEOUT_MS = 5_000
+# OffsetFetch waits for writes that arrive while it waits this many times at most.
+SETTLE_ROUNDS_MAX = 3
 
 PartitionKey = tuple[str, int]
 # Replication.wait_for_acks: {partition: (leader epoch, end offset)}, timeout -> errors.
@@ -135,6 +137,8 @@ class GroupCoordinator:
         self._loads_changed = trio.Event()
         self._nursery: trio.Nursery | None = None
         self._queued_loads: list[Load] = []
+        # The latest group write per partition: reads wait until it is committed.
+        self._last_writes: dict[int, Appended] = {}
 
     # ------------------------------------------------------------ life cycle
 
@@ -180,6 +184,7 @@ class GroupCoordinator:
     def _apply(self, actions: Sequence[Action]) -> None:
         for action in actions:
             if isinstance(action, Unload):
+                self._last_writes.pop(action.index, None)
                 effects = self.manager.unload(functools.partial(self._in_partition, action.index))
                 self._answer_all(effects, {})
                 log.info("%s-%d: groups unloaded", OFFSETS_TOPIC, action.index)
@@ -330,18 +335,41 @@ class GroupCoordinator:
             return [failed] * len(errors)
         return errors
 
-    def fetch_offsets(
+    async def fetch_offsets(
         self, group_id: str, partitions: Sequence[TopicPartition] | None
     ) -> tuple[ErrorCode, list[FetchedOffset]]:
         """(group error, offsets); with an error, the asked partitions carry it too
-        (OffsetFetch v1 has no group-level error)."""
+        (OffsetFetch v1 has no group-level error).
+
+        Memory runs ahead of the log by the writes not yet committed; a read first waits
+        for them, so it never returns a commit that a failover could still take back
+        (Kafka keeps such commits apart as pending). Writes arriving meanwhile are
+        waited for too, a few rounds at most."""
         refusal = self._refusal(group_id)
+        if refusal is None and group_id:
+            refusal = await self._settled(self._partition_of(group_id))
         if refusal is not None:
             return refusal, [
                 FetchedOffset(where.topic, where.partition, -1, -1, "", refusal)
                 for where in partitions or ()
             ]
         return ErrorCode.NONE, self.manager.fetch_offsets(group_id, partitions)
+
+    async def _settled(self, index: int) -> ErrorCode | None:
+        """None once no write to partition `index` is waiting for the high watermark,
+        else the retriable error a read answers."""
+        for _ in range(SETTLE_ROUNDS_MAX):
+            last = self._last_writes.get(index)
+            partition = self._replicas.get(OFFSETS_TOPIC, index)
+            if last is None or partition is None or partition.high_watermark >= last.end_offset:
+                return None
+            error = await self._committed(last)
+            if error is not ErrorCode.NONE:
+                return error
+            refusal = self.partitions.error_for(index)
+            if refusal is not None:
+                return refusal
+        return None
 
     async def delete_offsets(
         self, group_id: str, partitions: Sequence[TopicPartition]
@@ -401,7 +429,9 @@ class GroupCoordinator:
                 index = self._partition_of(effect.group_id)
                 previous = written.get(index)
                 if previous is None or previous.error is ErrorCode.NONE:
-                    written[index] = self.offsets_log.append(effect, now_ms)
+                    written[index] = appended = self.offsets_log.append(effect, now_ms)
+                    if appended.error is ErrorCode.NONE:
+                        self._last_writes[index] = appended
         self._answer_all(effects, written)
         for index, appended in written.items():
             if appended.error is not ErrorCode.NONE:

@@ -131,16 +131,22 @@ def controller_call(port: int, request: ControllerRequest) -> ControllerReply:
         return decode_reply(read_frame(sock))
 
 
+def kafka_call(port: int, api_key: int, version: int, body: Any, timeout_s: float = 10) -> Any:
+    """One Kafka request to the broker on `port`; its decoded response."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
+        frame = encode_kafka(RequestHeader(api_key, version, 1, "test"), body)
+        sock.sendall(struct.pack(">i", len(frame)) + frame)
+        _, response = decode_response(api_key, version, read_frame(sock))
+    return response
+
+
 def produce_one(port: int, topic: str, partition: int, value: bytes) -> int:
     """Produce v9 one record to the broker on `port`; the partition's error code."""
     batch = build_batch([Record(offset=0, timestamp=int(time.time() * 1000), key=None, value=value)])
     request = ProduceRequest(acks=-1, timeout_ms=5000, topic_data=[
         ProduceRequest.TopicProduceData(name=topic, partition_data=[
             ProduceRequest.PartitionProduceData(index=partition, records=batch)])])
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        frame = encode_kafka(RequestHeader(0, 9, 1, "test"), request)
-        sock.sendall(struct.pack(">i", len(frame)) + frame)
-        _, response = decode_response(0, 9, read_frame(sock))
+    response = kafka_call(port, 0, 9, request)
     return int(response.responses[0].partition_responses[0].error_code)
 
 

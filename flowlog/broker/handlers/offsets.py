@@ -134,7 +134,7 @@ def _fetched_topics(
 async def handle_offset_fetch(broker: Broker, context: RequestContext, request: Any) -> object:
     coordinator = broker.coordinator
     if context.header.api_version < FETCH_GROUPS_BATCH_VERSION:
-        error, fetched = coordinator.fetch_offsets(request.group_id, _wanted(request.topics))
+        error, fetched = await coordinator.fetch_offsets(request.group_id, _wanted(request.topics))
         return OffsetFetchResponse(
             throttle_time_ms=0,
             error_code=error,
@@ -146,7 +146,7 @@ async def handle_offset_fetch(broker: Broker, context: RequestContext, request: 
         )
     groups = []
     for group in request.groups:
-        error, fetched = coordinator.fetch_offsets(group.group_id, _wanted(group.topics))
+        error, fetched = await coordinator.fetch_offsets(group.group_id, _wanted(group.topics))
         groups.append(OffsetFetchResponse.OffsetFetchResponseGroup(
             group_id=group.group_id,
             error_code=error,
