@@ -3,7 +3,6 @@ adversarial hooks of a scenario."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 
 from flowlog.raft.messages import Message, VoteResponse
@@ -18,13 +17,8 @@ RESTART_DELAY_MS = (10, 150)
 BLIP_RESTART_DELAY_MS = (0, 20)
 
 
-class FaultInjector(TimedFaults):
+class FaultInjector(TimedFaults[SimCluster, Scenario]):
     NOTE_FIRST = False
-
-    def __init__(self, cluster: SimCluster, rng: random.Random, scenario: Scenario) -> None:
-        super().__init__(cluster, rng, scenario.faults, scenario.fault_interval_ms)
-        self.cluster = cluster
-        self.scenario = scenario
 
     def start(self) -> None:
         super().start()

@@ -6,21 +6,34 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from typing import Generic, Protocol, TypeVar
 
 from .loop import SimLoop
 
 
-class TimedFaults:
+class FaultMix(Protocol):
+    """What a scenario of either simulation says about its timed faults."""
+
+    @property
+    def faults(self) -> Mapping[str, int]: ...  # fault name -> weight
+
+    @property
+    def fault_interval_ms(self) -> tuple[int, int]: ...
+
+
+ClusterT = TypeVar("ClusterT", bound=SimLoop)
+ScenarioT = TypeVar("ScenarioT", bound=FaultMix)
+
+
+class TimedFaults(Generic[ClusterT, ScenarioT]):
     # Whether a fault's "fault <name>" note comes before the events it causes or after
     # them: each simulation keeps the trace order its seeds have always had.
     NOTE_FIRST = True
 
-    def __init__(self, loop: SimLoop, rng: random.Random, weights: Mapping[str, int],
-                 interval_ms: tuple[int, int]) -> None:
-        self.loop = loop
+    def __init__(self, cluster: ClusterT, rng: random.Random, scenario: ScenarioT) -> None:
+        self.cluster = cluster
         self.rng = rng
-        self.weights = weights
-        self.interval_ms = interval_ms
+        self.scenario = scenario
         self.active = True
 
     def start(self) -> None:
@@ -33,16 +46,17 @@ class TimedFaults:
         raise NotImplementedError
 
     def _schedule_next(self) -> None:
-        self.loop.schedule(self.rng.randint(*self.interval_ms), self._inject)
+        self.cluster.schedule(self.rng.randint(*self.scenario.fault_interval_ms), self._inject)
 
     def _inject(self) -> None:
         if not self.active:
             return
-        names = sorted(self.weights)
-        name = self.rng.choices(names, weights=[self.weights[n] for n in names])[0]
+        weights = self.scenario.faults
+        names = sorted(weights)
+        name = self.rng.choices(names, weights=[weights[n] for n in names])[0]
         if self.NOTE_FIRST:
-            self.loop.note(f"fault {name}")
+            self.cluster.note(f"fault {name}")
         self.apply(name)
         if not self.NOTE_FIRST:
-            self.loop.note(f"fault {name}")
+            self.cluster.note(f"fault {name}")
         self._schedule_next()

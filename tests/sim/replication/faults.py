@@ -23,12 +23,7 @@ def random_links(rng: random.Random) -> LinkFaults:
                       rng.choice([5, 20, 50]))
 
 
-class FaultInjector(TimedFaults):
-    def __init__(self, cluster: SimCluster, rng: random.Random, scenario: Scenario) -> None:
-        super().__init__(cluster, rng, scenario.faults, scenario.fault_interval_ms)
-        self.cluster = cluster
-        self.scenario = scenario
-
+class FaultInjector(TimedFaults[SimCluster, Scenario]):
     def start(self) -> None:
         super().start()
         if self.scenario.power_cut_after_serve_rate:
