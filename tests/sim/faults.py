@@ -56,9 +56,6 @@ class FaultInjector(TimedFaults[SimCluster, Scenario]):
             sender, recipient = self.rng.sample(node_ids, 2)
             self.cluster.network.cut(sender, recipient)
 
-    def heal(self) -> None:
-        self.cluster.network.heal()
-
     def links(self) -> None:
         self.cluster.network.faults = LinkFaults.random(self.rng)
 

@@ -45,6 +45,10 @@ class TimedFaults(Generic[ClusterT, ScenarioT]):
     def apply(self, name: str) -> None:
         raise NotImplementedError
 
+    def heal(self) -> None:
+        """The one fault both simulations have alike: every link back."""
+        self.cluster.network.heal()
+
     def _schedule_next(self) -> None:
         self.cluster.schedule(self.rng.randint(*self.scenario.fault_interval_ms), self._inject)
 

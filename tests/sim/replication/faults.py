@@ -62,9 +62,6 @@ class FaultInjector(TimedFaults[SimCluster, Scenario]):
             self.cluster.network.cut(leader, CONTROLLER_ID)
             self.cluster.network.cut(CONTROLLER_ID, leader)
 
-    def heal(self) -> None:
-        self.cluster.network.heal()
-
     def links(self) -> None:
         self.cluster.network.faults = random_links(self.rng)
 
