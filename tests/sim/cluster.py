@@ -12,9 +12,7 @@ refused redial gives it. Invariants are checked after every event.
 from __future__ import annotations
 
 import functools
-import heapq
 import random
-from collections import Counter, deque
 from collections.abc import Callable
 
 import attrs
@@ -23,9 +21,9 @@ from flowlog.raft.messages import Message
 from flowlog.raft.raft_core import RaftNode, Role
 from flowlog.raft.ready import Proposal, ProposeResult, RaftConfig, Ready
 
+from .common.loop import SimLoop
 from .disk import SimDisk
 from .invariants import InvariantChecker
-from .network import SimNetwork
 from .state_machine import SimStateMachine
 
 TICK_MS = 10
@@ -35,9 +33,6 @@ FSYNC_DELAY_MS_MAX = 4
 # How long after a crash a survivor's link has its proof (the connection ends, a redial
 # is refused): the real transport's reconnect delay is an election timeout / 20.
 GONE_PROOF_DELAY_MS = (1, 20)
-TRACE_LENGTH = 80
-# A runaway run (a message storm) fails instead of hanging the test suite.
-EVENTS_PER_RUN_MAX = 2_000_000
 
 
 @attrs.define
@@ -52,7 +47,9 @@ class SimNode:
     commit_index: int = 0
 
 
-class SimCluster:
+class SimCluster(SimLoop):
+    EVENTS_PER_RUN_MAX = 2_000_000
+
     def __init__(
         self,
         node_count: int,
@@ -60,22 +57,12 @@ class SimCluster:
         compaction_interval_entries: int = 20,
         entries_per_message_max: int = 8,
     ) -> None:
-        self.seed_text = seed_text
-        self.rng = random.Random(seed_text)
+        super().__init__(seed_text)
         # Its own stream, so the proof of a crash leaves the other draws as they were.
         self._proof_rng = random.Random(f"{seed_text}:proof")
-        self.network = SimNetwork(random.Random(f"{seed_text}:network"))
         self.checker = InvariantChecker()
         self.compaction_interval_entries = compaction_interval_entries
         self.entries_per_message_max = entries_per_message_max
-        self.now_ms = 0
-        self.event_count = 0
-        self.trace: deque[tuple[int, str, object]] = deque(maxlen=TRACE_LENGTH)
-        self.trace_all = False
-        # How often each kind of thing happened, to see that a scenario bites.
-        self.stats: Counter[str] = Counter()
-        self._queue: list[tuple[int, int, Callable[[], None]]] = []
-        self._sequence = 0
         self.voters = frozenset(range(1, node_count + 1))
         self.nodes = {node_id: SimNode(node_id) for node_id in sorted(self.voters)}
         # payload -> (node, index, term) of proposals not yet acknowledged
@@ -90,28 +77,6 @@ class SimCluster:
         self.on_sent: Callable[[Message], None] | None = None
         for node_id in self.nodes:
             self.start(node_id)
-
-    # -- scheduling ----------------------------------------------------------------------
-
-    def schedule(self, delay_ms: int, callback: Callable[[], None]) -> None:
-        self._sequence += 1
-        heapq.heappush(self._queue, (self.now_ms + delay_ms, self._sequence, callback))
-
-    def run_until(self, time_ms: int, stop: Callable[[], bool] | None = None) -> None:
-        while self._queue and self._queue[0][0] <= time_ms:
-            if stop is not None and stop():
-                return
-            self.now_ms, _, callback = heapq.heappop(self._queue)
-            self.event_count += 1
-            assert self.event_count < EVENTS_PER_RUN_MAX, "event storm"
-            callback()
-        self.now_ms = max(self.now_ms, time_ms)
-
-    def note(self, what: str, detail: object = None) -> None:
-        self.stats[what] += 1
-        self.trace.append((self.now_ms, what, detail))
-        if self.trace_all:
-            print(f"{self.now_ms:>7} {what} {detail if detail is not None else ''}")
 
     # -- node life -----------------------------------------------------------------------
 

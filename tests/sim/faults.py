@@ -1,30 +1,27 @@
-"""Fault injection: timed random faults and the adversarial hooks of a scenario."""
+"""Fault injection: what each timed random fault does to a Raft cluster, and the
+adversarial hooks of a scenario."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 
 from flowlog.raft.messages import Message, VoteResponse
 from flowlog.raft.raft_core import Role
 
 from .cluster import SimCluster
-from .network import LinkFaults
+from .common.faults import TimedFaults
+from .common.network import LinkFaults
 from .scenarios import Scenario
 
 RESTART_DELAY_MS = (10, 150)
 BLIP_RESTART_DELAY_MS = (0, 20)
 
 
-class FaultInjector:
-    def __init__(self, cluster: SimCluster, rng: random.Random, scenario: Scenario) -> None:
-        self.cluster = cluster
-        self.rng = rng
-        self.scenario = scenario
-        self.active = True
+class FaultInjector(TimedFaults[SimCluster, Scenario]):
+    NOTE_FIRST = False
 
     def start(self) -> None:
-        self._schedule_next()
+        super().start()
         if self.scenario.new_leader_crash_rate:
             self.cluster.on_new_leader = self._maybe_crash_new_leader
         if self.scenario.voter_blip_rate:
@@ -33,35 +30,23 @@ class FaultInjector:
             self.cluster.on_leader_commit = self._maybe_crash_committer
 
     def stop(self) -> None:
-        self.active = False
+        super().stop()
         self.cluster.on_new_leader = None
         self.cluster.on_sent = None
         self.cluster.on_leader_commit = None
 
     # -- timed faults --------------------------------------------------------------------
 
-    def _schedule_next(self) -> None:
-        self.cluster.schedule(self.rng.randint(*self.scenario.fault_interval_ms), self._inject)
-
-    def _inject(self) -> None:
-        if not self.active:
-            return
-        names = sorted(self.scenario.faults)
-        name = self.rng.choices(names, weights=[self.scenario.faults[n] for n in names])[0]
+    def apply(self, name: str) -> None:
         FAULTS[name](self)
-        self.cluster.note(f"fault {name}")
-        self._schedule_next()
 
     def partition(self) -> None:
-        node_ids = sorted(self.cluster.nodes)
-        self.rng.shuffle(node_ids)
-        cut = self.rng.randint(1, len(node_ids) - 1)
-        self.cluster.network.partition([set(node_ids[:cut]), set(node_ids[cut:])])
+        self.cluster.network.split(self.rng, sorted(self.cluster.nodes))
 
     def isolate_leader(self) -> None:
         leader = self._newest_leader()
         if leader is not None:
-            self.cluster.network.partition([{leader}, set(self.cluster.nodes) - {leader}])
+            self.cluster.network.isolate(leader, self.cluster.nodes)
 
     def one_way(self) -> None:
         """Cut a few links in one direction only: a node hears but is not heard, or the
@@ -70,9 +55,6 @@ class FaultInjector:
         for _ in range(self.rng.randint(1, len(node_ids))):
             sender, recipient = self.rng.sample(node_ids, 2)
             self.cluster.network.cut(sender, recipient)
-
-    def heal(self) -> None:
-        self.cluster.network.heal()
 
     def links(self) -> None:
         self.cluster.network.faults = LinkFaults.random(self.rng)

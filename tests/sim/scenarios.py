@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import attrs
 
-from .network import LinkFaults
+from .common.network import LinkFaults
 
 
 @attrs.frozen

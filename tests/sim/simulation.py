@@ -9,8 +9,9 @@ import random
 from flowlog.raft.ready import NotLeader, Proposal
 
 from .cluster import ELECTION_TIMEOUT_TICKS, TICK_MS, SimCluster
+from .common.network import LinkFaults
+from .common.report import trace_in_failures
 from .faults import FaultInjector
-from .network import LinkFaults
 from .scenarios import SCENARIOS, Scenario
 
 ELECTION_TIMEOUT_MS = ELECTION_TIMEOUT_TICKS * TICK_MS
@@ -36,12 +37,8 @@ def run_simulation(seed: int, node_count: int, scenario_name: str, trace: bool =
         entries_per_message_max=rng.choice(scenario.entries_per_message_max),
     )
     cluster.trace_all = trace
-    try:
+    with trace_in_failures(cluster, TRACE_LINES_IN_REPORT):
         _run(cluster, rng, scenario)
-    except AssertionError as error:
-        for time_ms, what, detail in list(cluster.trace)[-TRACE_LINES_IN_REPORT:]:
-            error.add_note(f"  {time_ms:>7} ms  {what} {detail if detail is not None else ''}")
-        raise
     return cluster
 
 
@@ -90,8 +87,7 @@ def _check_liveness(cluster: SimCluster) -> None:
     """Heal everything; after a quiet period one leader must exist and commit a proposal
     that every node then applies."""
     cluster.note("liveness phase")
-    cluster.network.heal()
-    cluster.network.faults = LinkFaults.reliable()
+    cluster.network.calm()
     for node_id, node in cluster.nodes.items():
         if node.raft is None:
             cluster.start(node_id)

@@ -4,16 +4,14 @@ Invariants are checked after every event."""
 
 from __future__ import annotations
 
-import heapq
 import random
-from collections import Counter, deque
 from collections.abc import Callable
 
 from flowlog.replication.follower_core import FollowerConfig
 from flowlog.replication.leader_core import LeaderConfig
 from flowlog.replication.messages import AlterPartitionRequest, PartitionState
 
-from ..network import SimNetwork
+from ..common.loop import SimLoop
 from .broker import SimBroker
 from .clients import SimConsumer, SimProducer
 from .controller import SimController
@@ -22,28 +20,17 @@ from .wire import CONTROLLER_ID, Envelope, Heartbeat, StateUpdate
 
 REPLICAS = (1, 2, 3)
 CONTROLLER_TICK_MS = 10
-TRACE_LENGTH = 80
-EVENTS_PER_RUN_MAX = 1_000_000
 
 
-class SimCluster:
+class SimCluster(SimLoop):
     def __init__(self, seed_text: str, *, durable: bool, truncate_with_epoch_request: bool,
                  replica_lag_time_max_ms: int) -> None:
-        self.seed_text = seed_text
-        self.rng = random.Random(seed_text)
-        self.network = SimNetwork(random.Random(f"{seed_text}:network"))
+        super().__init__(seed_text)
         self.durable = durable
         self.leader_config = LeaderConfig(replica_lag_time_max_ms=replica_lag_time_max_ms,
                                           min_insync_replicas=2, alter_partition_retry_ms=200)
         self.follower_config = FollowerConfig(request_timeout_ms=500, retry_backoff_ms=20,
                                               truncate_with_epoch_request=truncate_with_epoch_request)
-        self.now_ms = 0
-        self.event_count = 0
-        self.trace: deque[tuple[int, str, object]] = deque(maxlen=TRACE_LENGTH)
-        self.trace_all = False
-        self.stats: Counter[str] = Counter()
-        self._queue: list[tuple[int, int, Callable[[], None]]] = []
-        self._sequence = 0
         self.clients_active = True
         self.checker = InvariantChecker(self)
         self.controller = SimController(REPLICAS, random.Random(f"{seed_text}:controller"))
@@ -55,28 +42,8 @@ class SimCluster:
         self.producers: dict[int, SimProducer] = {}
         self.consumers: dict[int, SimConsumer] = {}
 
-    # --- scheduling --------------------------------------------------------------------
-
-    def schedule(self, delay_ms: int, callback: Callable[[], None]) -> None:
-        self._sequence += 1
-        heapq.heappush(self._queue, (self.now_ms + delay_ms, self._sequence, callback))
-
-    def run_until(self, time_ms: int, stop: Callable[[], bool] | None = None) -> None:
-        while self._queue and self._queue[0][0] <= time_ms:
-            if stop is not None and stop():
-                return
-            self.now_ms, _, callback = heapq.heappop(self._queue)
-            self.event_count += 1
-            assert self.event_count < EVENTS_PER_RUN_MAX, "event storm"
-            callback()
-            self.checker.after_event()
-        self.now_ms = max(self.now_ms, time_ms)
-
-    def note(self, what: str, detail: object = None) -> None:
-        self.stats[what] += 1
-        self.trace.append((self.now_ms, what, detail))
-        if self.trace_all:
-            print(f"{self.now_ms:>7} {what} {detail if detail is not None else ''}")
+    def after_event(self) -> None:
+        self.checker.after_event()
 
     # --- start -------------------------------------------------------------------------
 

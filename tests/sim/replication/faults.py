@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 from flowlog.replication.messages import NO_LEADER
 
-from ..network import LinkFaults
+from ..common.faults import TimedFaults
+from ..common.network import LinkFaults
 from .cluster import SimCluster
 from .scenarios import Scenario
 from .wire import CONTROLLER_ID
@@ -22,20 +23,14 @@ def random_links(rng: random.Random) -> LinkFaults:
                       rng.choice([5, 20, 50]))
 
 
-class FaultInjector:
-    def __init__(self, cluster: SimCluster, rng: random.Random, scenario: Scenario) -> None:
-        self.cluster = cluster
-        self.rng = rng
-        self.scenario = scenario
-        self.active = True
-
+class FaultInjector(TimedFaults[SimCluster, Scenario]):
     def start(self) -> None:
-        self._schedule_next()
+        super().start()
         if self.scenario.power_cut_after_serve_rate:
             self.cluster.on_unflushed_served = self._maybe_power_cut
 
     def stop(self) -> None:
-        self.active = False
+        super().stop()
         self.cluster.on_unflushed_served = lambda broker_id: None
 
     def _maybe_power_cut(self, broker_id: int) -> None:
@@ -44,33 +39,20 @@ class FaultInjector:
             self.cluster.schedule(self.rng.randint(*BLIP_RESTART_DELAY_MS),
                                   lambda: self.cluster.restart(broker_id))
 
-    def _schedule_next(self) -> None:
-        self.cluster.schedule(self.rng.randint(*self.scenario.fault_interval_ms), self._inject)
-
-    def _inject(self) -> None:
-        if not self.active:
-            return
-        names = sorted(self.scenario.faults)
-        name = self.rng.choices(names, weights=[self.scenario.faults[n] for n in names])[0]
-        self.cluster.note(f"fault {name}")
+    def apply(self, name: str) -> None:
         FAULTS[name](self)
-        self._schedule_next()
 
     def _leader(self) -> int | None:
         leader = self.cluster.controller.state.leader
         return None if leader == NO_LEADER else leader
 
     def partition(self) -> None:
-        nodes = [CONTROLLER_ID, *sorted(self.cluster.brokers)]
-        self.rng.shuffle(nodes)
-        cut = self.rng.randint(1, len(nodes) - 1)
-        self.cluster.network.partition([set(nodes[:cut]), set(nodes[cut:])])
+        self.cluster.network.split(self.rng, [CONTROLLER_ID, *sorted(self.cluster.brokers)])
 
     def isolate_leader(self) -> None:
         leader = self._leader()
         if leader is not None:
-            others = {CONTROLLER_ID, *self.cluster.brokers} - {leader}
-            self.cluster.network.partition([{leader}, others])
+            self.cluster.network.isolate(leader, [CONTROLLER_ID, *self.cluster.brokers])
 
     def stale_leader(self) -> None:
         """The leader loses the controller but keeps its followers: it is fenced and
@@ -79,9 +61,6 @@ class FaultInjector:
         if leader is not None:
             self.cluster.network.cut(leader, CONTROLLER_ID)
             self.cluster.network.cut(CONTROLLER_ID, leader)
-
-    def heal(self) -> None:
-        self.cluster.network.heal()
 
     def links(self) -> None:
         self.cluster.network.faults = random_links(self.rng)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 
-from ..network import LinkFaults
+from ..common.report import trace_in_failures
 from .cluster import SimCluster
 from .faults import FaultInjector, random_links
 from .scenarios import SCENARIOS, Scenario
@@ -37,12 +37,8 @@ def run_simulation(seed: int, scenario_name: str, trace: bool = False) -> SimClu
     cluster.note("settings", (f"durable={cluster.durable}",
                               f"epoch_requests={cluster.follower_config.truncate_with_epoch_request}",
                               f"lag_max={cluster.leader_config.replica_lag_time_max_ms}"))
-    try:
+    with trace_in_failures(cluster, TRACE_LINES_IN_REPORT):
         _run(cluster, rng, scenario)
-    except Exception as error:
-        for time_ms, what, detail in list(cluster.trace)[-TRACE_LINES_IN_REPORT:]:
-            error.add_note(f"  {time_ms:>7} ms  {what} {detail if detail is not None else ''}")
-        raise
     return cluster
 
 
@@ -61,8 +57,7 @@ def _check_liveness(cluster: SimCluster) -> None:
     and an acks=all produce succeeds."""
     cluster.note("liveness phase")
     cluster.clients_active = False
-    cluster.network.heal()
-    cluster.network.faults = LinkFaults.reliable()
+    cluster.network.calm()
     for broker_id in cluster.brokers:
         cluster.restart(broker_id)
     quiet_end_ms = cluster.now_ms + QUIET_PHASE_MS

@@ -1,9 +1,11 @@
-"""The simulated network: seeded drops, delays (so reordering), duplicates and one-way
-link cuts. A message's fate is decided when it is sent."""
+"""The simulated network of both simulations: seeded drops, delays (so reordering),
+duplicates, one-way link cuts and partitions. A message's fate is decided when it is
+sent."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 
 import attrs
 
@@ -53,8 +55,24 @@ class SimNetwork:
             for b in other
         }
 
+    def split(self, rng: random.Random, node_ids: Iterable[int]) -> None:
+        """A random two-way partition, both sides non-empty."""
+        shuffled = list(node_ids)
+        rng.shuffle(shuffled)
+        cut = rng.randint(1, len(shuffled) - 1)
+        self.partition([set(shuffled[:cut]), set(shuffled[cut:])])
+
+    def isolate(self, node_id: int, node_ids: Iterable[int]) -> None:
+        """node_id talks to none of the others, which still talk among themselves."""
+        self.partition([{node_id}, set(node_ids) - {node_id}])
+
     def cut(self, sender: int, recipient: int) -> None:
         self.cut_links.add((sender, recipient))
 
     def heal(self) -> None:
         self.cut_links = set()
+
+    def calm(self) -> None:
+        """Every link up and reliable: how a liveness phase starts."""
+        self.heal()
+        self.faults = LinkFaults.reliable()
