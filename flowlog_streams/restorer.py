@@ -189,8 +189,12 @@ class Restorer:
             return None
         positions = {}
         for tp, start in starts.items():
+            if not follow and tp in state.restore_limits:
+                ends[tp] = min(ends[tp], state.restore_limits[tp])
             if start > ends[tp]:
-                # The changelog is behind the local copy (recreated, truncated): distrust it.
+                # The changelog is behind the local copy (recreated, truncated), or a
+                # source table's copy is past the committed input offset (a standby, a
+                # checkpoint whose commit failed): distrust it.
                 state.reset(tp)
                 start = 0
             positions[tp] = max(start, beginnings[tp])

@@ -357,6 +357,9 @@ class StreamRuntime(RebalanceListener):
             self._task_of[tp] = task
         self._metrics.tasks_created += 1
         logger.info("task %s started on %s", task_id, ", ".join(f"{t.topic}-{t.partition}" for t in tps))
+        if task.state is not None:
+            task.state.limit_source_restores(
+                {tp: offset.offset for tp, offset in committed.items() if offset is not None})
         if task.state is not None and task.state.restore_offsets() and self._restorer is not None:
             self._restoring.add(task_id)
             self._consumer.pause(*tps)

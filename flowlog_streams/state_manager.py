@@ -77,6 +77,8 @@ class TaskStateManager:
         self._open_store = open_store
         specs = list(specs)
         self._per_store_cache = config.cache_max_bytes // max(len(specs), 1)
+        # Changelog partition -> the offset an active task's restore stops at (source tables).
+        self.restore_limits: dict[TopicPartition, int] = {}
         for spec in specs:
             self.stores[spec.name] = self._build(spec)
 
@@ -150,6 +152,19 @@ class TaskStateManager:
             store.staged.apply(offsets)
 
     # ---------------------------------------------------------------- restore
+
+    def source_changelogs(self) -> list[TopicPartition]:
+        """The changelogs that are the task's own input partitions (source tables)."""
+        return [store.changelog for store in self.stores.values()
+                if store.changelog is not None and store.spec.source_topic is not None]
+
+    def limit_source_restores(self, committed: Mapping[TopicPartition, int]) -> None:
+        """An active task restores a source table only up to the group's committed
+        offset of that input partition, never to the topic's end (Kafka Streams'
+        StoreChangelogReader). The records after it are processed again from the
+        input, each against the table as it was before it: restored past them, a
+        re-processed delete would find the row already gone and emit no retraction."""
+        self.restore_limits = {tp: committed.get(tp, 0) for tp in self.source_changelogs()}
 
     def restore_offsets(self) -> dict[TopicPartition, int]:
         """Per changelog partition: where restoring starts (0 without a valid checkpoint)."""

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 
 import trio
 
-from flowlog.connection_errors import is_refusal
+from flowlog.raft.connection_errors import is_refusal
 
 log = logging.getLogger(__name__)
 

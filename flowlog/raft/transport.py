@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import trio
 
-from flowlog.connection_errors import is_refusal
+from flowlog.raft.connection_errors import is_refusal
 from flowlog.raft.codec import RaftDecodeError, decode, encode
 from flowlog.raft.messages import Message
 

@@ -5,6 +5,8 @@
   order comes out joined with its customer's region (at least once);
 - a table-table join with two instances, one killed: the last output per
   key is the join of both tables' final values;
+- a source table restores only up to the committed offset, so deletes written while
+  no instance ran are processed (and retract their joined rows);
 - a GlobalKTable is complete before the first stream record is joined.
 """
 
@@ -126,11 +128,51 @@ def test_table_table_join_with_two_instances_and_a_kill(
         if left[k] is not None and right.get(k) is not None
     }
 
-    def settled(_records: list[Any]) -> bool:
-        last = last_values(reader)
-        return {k: v for k, v in last.items() if v is not None} == expected
+    def differences() -> dict[bytes, tuple[bytes | None, bytes | None]]:
+        """key -> (expected, last seen), for the keys whose join result is not final."""
+        last = {k: v for k, v in last_values(reader).items() if v is not None}
+        return {k: (expected.get(k), last.get(k)) for k in expected.keys() | last.keys()
+                if expected.get(k) != last.get(k)}
 
-    reader.read_until(settled, "the join of both tables' final values", [second], timeout_s=60)
+    try:
+        reader.read_until(lambda _records: not differences(),
+                          "the join of both tables' final values", [second], timeout_s=60)
+    except AssertionError as error:
+        wrong = sorted(differences().items())
+        raise AssertionError(f"{len(wrong)} keys differ, e.g. {wrong[:10]}") from error
+    assert second.terminate() == 0
+
+
+def test_a_source_table_restores_only_up_to_the_committed_offset(
+    broker_factory: Callable[..., Any], start_app: Callable[..., AppProcess],  # noqa: F811
+    open_reader: Callable[[str, str], TopicReader],  # noqa: F811
+) -> None:
+    # Deletes written while no instance runs are after the committed offset: a new
+    # instance (empty state dir) must restore the table only up to that offset and
+    # process them as input, so the joined rows they remove are retracted. Restored to
+    # the topic's end, the deletes would already be in the table and retract nothing.
+    broker = broker_factory(BROKER_CONFIG)
+    bootstrap = broker.bootstrap
+    create_topics(bootstrap, {"rs-left": PARTITIONS, "rs-right": PARTITIONS, "rs-out": 1})
+    options = ("--topology", "table-join", "--input", "rs-left", "--table", "rs-right",
+               "--output", "rs-out")
+    reader = open_reader(bootstrap, "rs-out")
+    keys = [f"k{k}".encode() for k in range(20)]
+    produce(bootstrap, "rs-left", [(k, b"L" + k) for k in keys])
+    produce(bootstrap, "rs-right", [(k, b"R" + k) for k in keys])
+    first = start_app("a", bootstrap, "rs", *options)
+    joined = {k: b"L" + k + b"+R" + k for k in keys}
+    reader.read_until(lambda _r: last_values(reader) == joined, "every row joined", [first])
+    wait_until(lambda: consumed_everything(bootstrap, "rs", ["rs-left", "rs-right"]),
+               START_WAIT_S, lambda: "the inputs committed", alive=[first])
+    assert first.terminate() == 0
+
+    deleted = keys[:5]
+    produce(bootstrap, "rs-left", [(k, None) for k in deleted])
+    second = start_app("b", bootstrap, "rs", *options)
+    expected = {k: (None if k in deleted else v) for k, v in joined.items()}
+    reader.read_until(lambda _r: last_values(reader) == expected,
+                      "the deleted rows retracted", [second])
     assert second.terminate() == 0
 
 
