@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import trio
 
-from flowlog.raft.connection_errors import is_refusal
 from flowlog.raft.codec import RaftDecodeError, decode, encode
+from flowlog.raft.connection_errors import is_refusal
 from flowlog.raft.messages import Message
 
 FRAME_HEADER = struct.Struct(">I")
