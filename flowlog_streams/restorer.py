@@ -19,7 +19,7 @@ from typing import Any, Final
 import attrs
 import trio
 
-from flowlog.client import Consumer, TopicPartition
+from flowlog.client import Admin, Consumer, TopicPartition
 from flowlog.client.errors import KafkaError
 from flowlog_streams.state_manager import TaskStateManager
 from flowlog_streams.task import StreamTask
@@ -30,6 +30,8 @@ logger = logging.getLogger("flowlog_streams.restore")
 # Records per poll while restoring (each poll becomes one atomic write per store).
 RESTORE_POLL_RECORDS: Final = 10_000
 RESTORE_POLL_WAIT_MS: Final = 100
+# How often standbys of source tables move their limit up to the group's committed offsets.
+SOURCE_LIMIT_REFRESH_S: Final = 1.0
 # A restore reports its progress at most this often.
 PROGRESS_INTERVAL_S: Final = 5.0
 
@@ -80,8 +82,9 @@ class _Restoring:
 class Restorer:
     def __init__(self, bootstrap: Any, consumer_config: dict[str, Any],
                  on_restored: Callable[[StreamTask], None],
-                 listener: RestoreListener | None = None) -> None:
+                 listener: RestoreListener | None = None, group_id: str | None = None) -> None:
         self._bootstrap = bootstrap
+        self._group_id = group_id  # the app's: its committed offsets limit source standbys
         self._consumer_config = consumer_config
         self._on_restored = on_restored
         self._listener = listener
@@ -139,13 +142,19 @@ class Restorer:
         options = {**self._consumer_config, "auto_offset_reset": "earliest",
                    "enable_auto_commit": False}
         options.pop("group_id", None)
-        async with Consumer(self._bootstrap, **options) as consumer:
+        group_id = self._group_id
+        async with Consumer(self._bootstrap, **options) as consumer, \
+                Admin(self._bootstrap) as admin:
+            next_refresh = 0.0
             while True:
                 if not (self._active or self._queued or self._standbys or self._queued_standbys):
                     await self._wakeup.wait()
                     self._wakeup = trio.Event()
                 if self._queued or self._queued_standbys:
                     await self._start_queued(consumer)
+                if group_id is not None and trio.current_time() >= next_refresh:
+                    next_refresh = trio.current_time() + SOURCE_LIMIT_REFRESH_S
+                    await self._refresh_source_limits(admin, group_id)
                 self._assign(consumer)
                 if not self._active and not self._standbys:
                     continue
@@ -154,6 +163,23 @@ class Restorer:
                 )
                 self._apply(batches)
                 self._finish_done()
+
+    async def _refresh_source_limits(self, admin: Admin, group_id: str) -> None:
+        """A standby follows a source table only up to the group's committed offset, as
+        Kafka Streams' standbys do: were its copy ahead of it, the task promoted on it
+        would have to start that table over (state_manager.limit_source_restores)."""
+        limited = [(r, tp) for r in self._standbys.values() for tp in r.state.source_changelogs()]
+        if not limited:
+            return
+        try:
+            committed = await admin.list_group_offsets(group_id)
+        except (KafkaError, OSError) as error:  # asked again at the next refresh
+            logger.debug("committed offsets for the standbys' limits: %s", error)
+            return
+        for restoring, tp in limited:
+            offset = committed.get(tp)
+            if offset is not None and offset.offset > restoring.ends[tp]:
+                restoring.ends[tp] = offset.offset  # _assign seeks back to its position
 
     async def _start_queued(self, consumer: Consumer) -> None:
         queued, self._queued = self._queued, []
@@ -192,14 +218,16 @@ class Restorer:
             if not follow and tp in state.restore_limits:
                 ends[tp] = min(ends[tp], state.restore_limits[tp])
             if start > ends[tp]:
-                # The changelog is behind the local copy (recreated, truncated), or a
-                # source table's copy is past the committed input offset (a standby, a
-                # checkpoint whose commit failed): distrust it.
+                # The changelog is behind the local copy (recreated, truncated): distrust
+                # it. (A source table's copy past the committed offset was wiped when
+                # its task was made: limit_source_restores.)
                 state.reset(tp)
                 start = 0
             positions[tp] = max(start, beginnings[tp])
         if follow:
-            ends = dict.fromkeys(ends, FOLLOW_FOREVER)
+            sources = set(state.source_changelogs())
+            # A source table's limit starts at 0 and follows the committed offsets.
+            ends = {tp: 0 if tp in sources else FOLLOW_FOREVER for tp in ends}
         return _Restoring(task, state, ends, positions)
 
     def _assign(self, consumer: Consumer) -> None:

@@ -107,7 +107,8 @@ class StreamRuntime(RebalanceListener):
         self._open_store = open_store
         # Tasks restoring their stores: not processed, inputs paused, until the restorer is done.
         self._restorer = (
-            Restorer(config.bootstrap, config.consumer_config, self._restored, restore_listener)
+            Restorer(config.bootstrap, config.consumer_config, self._restored, restore_listener,
+                     group_id=config.application_id)
             if topology.stores else None
         )
         self._restoring: set[TaskId] = set()
@@ -340,6 +341,7 @@ class StreamRuntime(RebalanceListener):
             deserialization_handler=self._deserialization_handler,
             processing_handler=self._processing_handler, open_store=self._open_store,
             global_stores=self._global_stores,
+            committed={tp: o.offset for tp, o in committed.items() if o is not None},
         )
         for tp in tps:
             offset = committed.get(tp)
@@ -357,9 +359,6 @@ class StreamRuntime(RebalanceListener):
             self._task_of[tp] = task
         self._metrics.tasks_created += 1
         logger.info("task %s started on %s", task_id, ", ".join(f"{t.topic}-{t.partition}" for t in tps))
-        if task.state is not None:
-            task.state.limit_source_restores(
-                {tp: offset.offset for tp, offset in committed.items() if offset is not None})
         if task.state is not None and task.state.restore_offsets() and self._restorer is not None:
             self._restoring.add(task_id)
             self._consumer.pause(*tps)

@@ -163,8 +163,14 @@ class TaskStateManager:
         offset of that input partition, never to the topic's end (Kafka Streams'
         StoreChangelogReader). The records after it are processed again from the
         input, each against the table as it was before it: restored past them, a
-        re-processed delete would find the row already gone and emit no retraction."""
+        re-processed delete would find the row already gone and emit no retraction.
+        A local copy already past that offset (a checkpoint whose offset commit
+        failed) is wiped now, before the task's processors take their stores."""
         self.restore_limits = {tp: committed.get(tp, 0) for tp in self.source_changelogs()}
+        starts = self.restore_offsets()
+        for tp, limit in self.restore_limits.items():
+            if starts.get(tp, 0) > limit:
+                self.reset(tp)
 
     def restore_offsets(self) -> dict[TopicPartition, int]:
         """Per changelog partition: where restoring starts (0 without a valid checkpoint)."""

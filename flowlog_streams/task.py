@@ -106,6 +106,7 @@ class StreamTask:
         processing_handler: ExceptionHandler | None = None,
         open_store: StoreFactory | None = None,
         global_stores: Mapping[str, Any] | None = None,
+        committed: Mapping[TopicPartition, int] | None = None,
     ) -> None:
         self.id = task_id
         # The instance's global tables' stores (read-only here), by store name.
@@ -132,6 +133,9 @@ class StreamTask:
             if open_store is None:
                 raise StreamsException(f"task {task_id} has state stores but no store factory")
             self.state = TaskStateManager(task_id, specs, topics, config, collector, open_store)
+            if committed is not None:
+                # Before graph.init(): a store wiped here is the one processors then get.
+                self.state.limit_source_restores(committed)
         self.queues: dict[TopicPartition, PartitionQueue] = {}
         for tp in sorted(partitions):
             source = source_of(topology, topics, tp.topic)

@@ -7,11 +7,16 @@
   key is the join of both tables' final values;
 - a source table restores only up to the committed offset, so deletes written while
   no instance ran are processed (and retract their joined rows);
+- a standby of a source table follows it only up to the committed offset, so
+  promoted it restores a tail and still retracts rows deleted after the commit;
 - a GlobalKTable is complete before the first stream record is joined.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +31,7 @@ from .test_app_end_to_end import (  # noqa: F401, F811 (fixtures)
     produce,
     start_app,
 )
+from .test_stateful_end_to_end import restores, standbys_caught_up
 
 PARTITIONS = 6
 CUSTOMERS = 40
@@ -173,6 +179,51 @@ def test_a_source_table_restores_only_up_to_the_committed_offset(
     expected = {k: (None if k in deleted else v) for k, v in joined.items()}
     reader.read_until(lambda _r: last_values(reader) == expected,
                       "the deleted rows retracted", [second])
+    assert second.terminate() == 0
+
+
+def test_a_standby_of_a_source_table_stays_at_the_committed_offset(
+    broker_factory: Callable[..., Any], start_app: Callable[..., AppProcess],  # noqa: F811
+    open_reader: Callable[[str, str], TopicReader],  # noqa: F811
+) -> None:
+    # Deletes arrive while the active instance is stalled (nothing committed after
+    # them). The other instance's standbys must not apply them to the tables: promoted,
+    # they restore only a tail (warm), and processing the deletes retracts the rows.
+    broker = broker_factory(BROKER_CONFIG)
+    bootstrap = broker.bootstrap
+    create_topics(bootstrap, {"sl-left": PARTITIONS, "sl-right": PARTITIONS, "sl-out": 1})
+    options = ("--topology", "table-join", "--input", "sl-left", "--table", "sl-right",
+               "--output", "sl-out", "--num-standby-replicas", "1")
+    reader = open_reader(bootstrap, "sl-out")
+    first = start_app("a", bootstrap, "sl", *options)
+    wait_until(first.is_running_state, START_WAIT_S, lambda: "a RUNNING", alive=[first])
+    second = start_app("b", bootstrap, "sl", *options)
+    wait_until(lambda: len(first.held_tasks()) == len(second.held_tasks()) == PARTITIONS // 2,
+               START_WAIT_S, lambda: "the tasks split 3 / 3", alive=[first, second])
+    keys = [f"k{k}".encode() for k in range(60)]
+    produce(bootstrap, "sl-left", [(k, b"L" + k) for k in keys])
+    produce(bootstrap, "sl-right", [(k, b"R" + k) for k in keys])
+    joined = {k: b"L" + k + b"+R" + k for k in keys}
+    reader.read_until(lambda _r: last_values(reader) == joined, "every row joined",
+                      [first, second])
+    wait_until(lambda: consumed_everything(bootstrap, "sl", ["sl-left", "sl-right"]),
+               START_WAIT_S, lambda: "the inputs committed", alive=[first, second])
+    moved = first.held_tasks()
+    _committed, ends = group_offsets(bootstrap, "sl", ["sl-left", "sl-right"])
+    wait_until(lambda: standbys_caught_up(
+        second, moved, {f"{t}-{p}": offset for (t, p), offset in ends.items()}),
+        START_WAIT_S, lambda: "b's standbys at the committed offsets", alive=[first, second])
+
+    os.kill(first.process.pid, signal.SIGSTOP)  # stalled: it commits nothing more
+    deleted = keys[:12]
+    produce(bootstrap, "sl-left", [(k, None) for k in deleted])
+    time.sleep(2)  # the standbys would read the deletes now, were they not held back
+    first.kill()
+    expected = {k: (None if k in deleted else v) for k, v in joined.items()}
+    reader.read_until(lambda _r: last_values(reader) == expected,
+                      "the deleted rows retracted", [second])
+    restored = {task: start for task, _count, start in restores(second) if task in moved}
+    assert set(restored) == moved and all(start > 0 for start in restored.values()), restored
     assert second.terminate() == 0
 
 
