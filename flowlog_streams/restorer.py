@@ -11,6 +11,7 @@ changelog partition of a task is caught up, the task is handed back ready.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -85,6 +86,7 @@ class Restorer:
                  listener: RestoreListener | None = None, group_id: str | None = None) -> None:
         self._bootstrap = bootstrap
         self._group_id = group_id  # the app's: its committed offsets limit source standbys
+        self._admin: Admin | None = None
         self._consumer_config = consumer_config
         self._on_restored = on_restored
         self._listener = listener
@@ -144,7 +146,7 @@ class Restorer:
         options.pop("group_id", None)
         group_id = self._group_id
         async with Consumer(self._bootstrap, **options) as consumer, \
-                Admin(self._bootstrap) as admin:
+                contextlib.AsyncExitStack() as closing:
             next_refresh = 0.0
             while True:
                 if not (self._active or self._queued or self._standbys or self._queued_standbys):
@@ -154,7 +156,7 @@ class Restorer:
                     await self._start_queued(consumer)
                 if group_id is not None and trio.current_time() >= next_refresh:
                     next_refresh = trio.current_time() + SOURCE_LIMIT_REFRESH_S
-                    await self._refresh_source_limits(admin, group_id)
+                    await self._refresh_source_limits(closing, group_id)
                 self._assign(consumer)
                 if not self._active and not self._standbys:
                     continue
@@ -164,15 +166,18 @@ class Restorer:
                 self._apply(batches)
                 self._finish_done()
 
-    async def _refresh_source_limits(self, admin: Admin, group_id: str) -> None:
+    async def _refresh_source_limits(self, closing: contextlib.AsyncExitStack, group_id: str) -> None:
         """A standby follows a source table only up to the group's committed offset, as
         Kafka Streams' standbys do: were its copy ahead of it, the task promoted on it
-        would have to start that table over (state_manager.limit_source_restores)."""
+        would have to start that table over (state_manager.limit_source_restores).
+        The admin client is opened on first need (most apps have no such standby)."""
         limited = [(r, tp) for r in self._standbys.values() for tp in r.state.source_changelogs()]
         if not limited:
             return
         try:
-            committed = await admin.list_group_offsets(group_id)
+            if self._admin is None:
+                self._admin = await closing.enter_async_context(Admin(self._bootstrap))
+            committed = await self._admin.list_group_offsets(group_id)
         except (KafkaError, OSError) as error:  # asked again at the next refresh
             logger.debug("committed offsets for the standbys' limits: %s", error)
             return

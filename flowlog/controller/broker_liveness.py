@@ -84,7 +84,8 @@ class BrokerWatchers:
         self._nursery = nursery
         self._on_dead = on_dead
         self._watching: dict[int, tuple[Address, trio.CancelScope]] = {}
-        # Brokers already declared dead on a refusal that no accepted dial preceded.
+        # Brokers already declared dead this term: for them a refusal that no accepted
+        # dial preceded no longer counts (once per broker and term).
         self._refused_unproven: set[int] = set()
 
     def reconcile(self, live: Mapping[int, Address]) -> None:

@@ -12,6 +12,14 @@ from .harness import ELECTION_TIMEOUT_TICKS, Cluster
 GONE_WINDOW_TICKS = max(1, ELECTION_TIMEOUT_TICKS // LEADER_GONE_DELAY_DIVISOR)
 
 
+def _tick_together(cluster: Cluster, nodes: tuple[int, ...], ticks: int) -> None:
+    """Tick `nodes` in lockstep, delivering what they send after each round."""
+    for _ in range(ticks):
+        for node_id in nodes:
+            cluster.tick(node_id)
+        cluster.deliver()
+
+
 def _elected_cluster(node_count: int, seed: int = 0) -> Cluster:
     cluster = Cluster(node_count, seed=seed)
     cluster.campaign(1)
@@ -47,10 +55,7 @@ def test_survivors_that_campaign_at_the_same_moment_split_then_elect_after_a_tim
         cluster.crash(1)
         for node_id in (2, 3):
             cluster.node(node_id).peer_gone(1)
-        for _ in range(GONE_WINDOW_TICKS):
-            cluster.tick(2)
-            cluster.tick(3)
-            cluster.deliver()
+        _tick_together(cluster, (2, 3), GONE_WINDOW_TICKS)
         if not any(cluster.node(n).role is Role.LEADER for n in (2, 3)):
             splits += 1
             # Plain Raft from here: randomized election timeouts (which in lockstep
@@ -73,10 +78,7 @@ def test_one_survivor_with_the_proof_wins_with_the_vote_of_another_that_has_it_t
     # so only 2 and 3 campaign, and 2 + 3 + one of 4 / 5 is needed...
     for node_id in (2, 3):
         cluster.node(node_id).peer_gone(1)
-    for _ in range(GONE_WINDOW_TICKS):
-        cluster.tick(2)
-        cluster.tick(3)
-        cluster.deliver()
+    _tick_together(cluster, (2, 3), GONE_WINDOW_TICKS)
     assert all(cluster.node(n).term == term for n in (2, 3, 4, 5))
     assert not any(cluster.node(n).role is Role.LEADER for n in (2, 3, 4, 5))
     # ... until one more voter has the proof.
